@@ -1,0 +1,30 @@
+"""The `realign` command: one subcommand per stage (what dvc.yaml runs).
+
+Each stage's commands live in a module of this package named after the stage and are added by
+its `register(app)`. Commands only parse arguments, load the typed params, open the stage's MLflow
+run and call one library function; heavy libraries are imported inside the command so that
+`realign --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from realign_pipeline.cli import align, data, evaluate, grpo, review, sample
+from realign_pipeline.cli.common import main_wrapper
+
+app = typer.Typer(
+    name="realign",
+    help="ReAlign pipeline: ingest, AIGI-R1 GRPO, sampling, review, alignment, evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _module in (data, grpo, sample, review, align, evaluate):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns the exit code (2 for project errors)."""
+    return main_wrapper(app, argv)

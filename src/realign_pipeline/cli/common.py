@@ -1,0 +1,101 @@
+"""What every `realign` subcommand shares: params loading, overrides, logging, run tracking,
+and one-line error reporting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from realign_pipeline.errors import RealignError
+
+logger = logging.getLogger("realign_pipeline")
+
+ParamsOpt = Annotated[
+    Path, typer.Option("--params", "-p", help="Params file (a complete preset).", show_default=True)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one value: KEY.SUB=VALUE (repeatable)."),
+]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+
+_DEBUG_ENV = "REALIGN_DEBUG"
+
+
+def setup_logging(debug: bool = False) -> None:
+    """Configure logging once for the process (the library never adds handlers)."""
+    if debug:
+        os.environ[_DEBUG_ENV] = "1"
+    level = logging.DEBUG if debug else logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("httpx", "urllib3", "alembic", "mlflow", "filelock", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def load(params: Path, overrides: list[str] | None) -> Any:
+    """Load and validate the params file with `--set` overrides."""
+    from realign_pipeline.config import load_params
+
+    return load_params(params, overrides or [])
+
+
+@contextmanager
+def stage_run(params: Any, stage: str, section: Any) -> Iterator[Any]:
+    """Open the MLflow run of `stage`, logging its params section and the shared seed."""
+    from realign_pipeline.tracking import start_stage_run
+
+    logged = {stage: section.model_dump(mode="json"), "seed": params.seed}
+    with start_stage_run(params.tracking, stage, params.preset, logged) as tracker:
+        yield tracker
+
+
+def finish(result: Any, tracker: Any | None = None) -> None:
+    """Log a stage result's metrics to its run and print the result as JSON on stdout."""
+    payload = result.to_dict() if hasattr(result, "to_dict") else result
+    if tracker is not None and isinstance(payload, dict):
+        numbers = {
+            k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))
+        }
+        tracker.log_metrics(numbers)
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
+    """Run the typer app; print project errors as one line and return exit code 2."""
+    debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get(_DEBUG_ENV)
+    try:
+        app(args=argv, standalone_mode=False)
+    except RealignError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+Runner = Callable[..., Any]

@@ -1,0 +1,27 @@
+"""`tracking` section: where MLflow runs go."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from realign_pipeline.config.base import Section
+
+
+class TrackingConfig(Section):
+    """MLflow tracking. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
+
+    enabled: bool = Field(description="Log runs to MLflow. false makes every tracking call a no-op.")
+    uri: str = Field(
+        description="Tracking URI; the embedded default is sqlite:///mlflow.db in the repo root.",
+        min_length=1,
+    )
+    artifact_root: str = Field(
+        description="Artifact location for a new experiment (local store: ./mlartifacts).",
+        min_length=1,
+    )
+    experiment: str = Field(min_length=1, description="Experiment name (default: realign).")
+    fallback_to_local: bool = Field(
+        description="If a remote server is unreachable, log to the local sqlite store instead "
+        "(and say so) rather than failing the stage.",
+    )
+    connect_timeout_s: float = Field(gt=0, description="How long to wait for a remote server.")

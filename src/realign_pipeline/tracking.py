@@ -1,0 +1,291 @@
+"""MLflow tracking with explicit run ids (never MLflow's thread-local active run).
+
+Every stage logs through a `Tracker` bound to one run id. The CLI opens the stage's run with
+`start_stage_run`; a Prefect task that already created the run passes its id to the stage
+subprocess in `REALIGN_RUN_ID` (or a parent id in `REALIGN_PARENT_RUN_ID`, under which a nested
+run is created). Without tracking (`tracking.enabled: false`) the `NullTracker` makes every call a
+no-op, so library code can log unconditionally.
+
+Secrets (e.g. `MLFLOW_TRACKING_TOKEN`, credentials inside a URI) come only from the environment and
+are redacted from anything we log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.config.tracking import TrackingConfig
+from realign_pipeline.errors import RealignError
+
+logger = logging.getLogger(__name__)
+
+ENV_RUN_ID = "REALIGN_RUN_ID"
+ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
+ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
+ENV_DVC_STAGE_HASH = "REALIGN_DVC_STAGE_HASH"
+LOCAL_URI = "sqlite:///mlflow.db"
+_SECRET_KEY = re.compile(r"(token|secret|password|passwd|credential|api[_-]?key)", re.I)
+_MAX_PARAM_LEN = 6000
+
+
+class TrackingUnavailable(RealignError):
+    """The configured MLflow server cannot be reached."""
+
+
+def redact_uri(uri: str) -> str:
+    """Hide user:password in a URI (`https://user:pw@host` -> `https://***@host`)."""
+    return re.sub(r"//[^/@]+@", "//***@", uri)
+
+
+def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten nested params to `a.b.c` -> string, dropping keys that look like secrets."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if _SECRET_KEY.search(str(key)):
+            continue
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:_MAX_PARAM_LEN]
+    return flat
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The current git commit (with `-dirty` when the tree has changes), or `unknown`."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def resolve_uri(cfg: TrackingConfig) -> str:
+    """The tracking URI in force: `MLFLOW_TRACKING_URI` from the environment, else `cfg.uri`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+
+
+def _check_reachable(uri: str, timeout_s: float) -> None:
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as resp:
+            if resp.status == 200:
+                return
+            raise TrackingUnavailable(f"MLflow server at {redact_uri(uri)} answered {resp.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingUnavailable(
+            f"MLflow tracking server {redact_uri(uri)} is unreachable ({exc}); start it, set "
+            "MLFLOW_TRACKING_URI, or set tracking.fallback_to_local=true"
+        ) from None
+
+
+class Tracker:
+    """Logs to one MLflow run by id. Methods are safe to call from any thread."""
+
+    def __init__(self, client: Any, run_id: str, uri: str) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.uri = uri
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten_params(params)
+        items = [Param(k, v) for k, v in sorted(flat.items())]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step or 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        if items:
+            self.client.log_batch(self.run_id, metrics=items)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+        elif path.exists():
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self.client.log_dict(self.run_id, obj, artifact_file)
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        self.client.log_table(self.run_id, data=data, artifact_file=artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self.run_id, text, artifact_file)
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """Make this run MLflow's active run in this thread, for APIs that need one.
+
+        `mlflow.pyfunc.log_model` and TRL's MLflow callback only log to the active run; this
+        resumes our run by id for the duration of the block.
+        """
+        import mlflow
+
+        mlflow.set_tracking_uri(self.uri)
+        with mlflow.start_run(run_id=self.run_id):
+            yield
+
+
+class NullTracker(Tracker):
+    """Tracking switched off: every call does nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(client=None, run_id="", uri="")
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        return None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        return None
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        return None
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        return None
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        return None
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        return None
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        return None
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        yield
+
+
+def create_client(cfg: TrackingConfig) -> tuple[Any, str]:
+    """An `MlflowClient` for the URI in force, after checking a remote server answers.
+
+    Falls back to the local sqlite store when the server is down and `fallback_to_local` is set.
+    """
+    from mlflow.tracking import MlflowClient
+
+    uri = resolve_uri(cfg)
+    try:
+        _check_reachable(uri, cfg.connect_timeout_s)
+    except TrackingUnavailable:
+        if not cfg.fallback_to_local:
+            raise
+        logger.warning("MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI)
+        uri = LOCAL_URI
+    return MlflowClient(tracking_uri=uri), uri
+
+
+def get_experiment_id(client: Any, cfg: TrackingConfig) -> str:
+    """Id of `cfg.experiment`, created (with `cfg.artifact_root` for local stores) if missing."""
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if not client.tracking_uri.startswith(("http://", "https://")):
+        location = Path(cfg.artifact_root).resolve().as_uri()
+    try:
+        return client.create_experiment(cfg.experiment, artifact_location=location)
+    except Exception:  # noqa: BLE001 - a concurrent creator won the race; read it back
+        experiment = client.get_experiment_by_name(cfg.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def base_tags(stage: str, preset: str) -> dict[str, str]:
+    """Tags every run carries: stage, preset, git commit, and orchestration ids when present."""
+    tags = {"realign.stage": stage, "realign.preset": preset, "mlflow.source.git.commit": git_commit()}
+    if os.environ.get(ENV_FLOW_RUN_ID):
+        tags["prefect.flow_run_id"] = os.environ[ENV_FLOW_RUN_ID]
+    if os.environ.get(ENV_DVC_STAGE_HASH):
+        tags["dvc.stage_hash"] = os.environ[ENV_DVC_STAGE_HASH]
+    return tags
+
+
+@contextmanager
+def start_stage_run(
+    cfg: TrackingConfig,
+    stage: str,
+    preset: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> Iterator[Tracker]:
+    """Open (or resume) the MLflow run of one stage and close it with its final status.
+
+    `run_id` resumes an existing run (default: `$REALIGN_RUN_ID`); otherwise a new run is created,
+    nested under `parent_run_id` (default: `$REALIGN_PARENT_RUN_ID`) when given.
+    """
+    if not cfg.enabled:
+        yield NullTracker()
+        return
+    client, uri = create_client(cfg)
+    run_id = run_id or os.environ.get(ENV_RUN_ID) or None
+    parent_run_id = parent_run_id or os.environ.get(ENV_PARENT_RUN_ID) or None
+    tags = {**base_tags(stage, preset), **(extra_tags or {})}
+    if run_id is None:
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
+        run = client.create_run(get_experiment_id(client, cfg), tags=tags, run_name=stage)
+        run_id = run.info.run_id
+        owns_run = True
+    else:
+        owns_run = False
+    tracker = Tracker(client, run_id, uri)
+    if not owns_run:
+        tracker.set_tags(tags)
+    if params:
+        tracker.log_params(params)
+    logger.info("MLflow run %s (%s) at %s", run_id, stage, redact_uri(uri))
+    try:
+        yield tracker
+    except BaseException:
+        if owns_run:
+            client.set_terminated(run_id, status="FAILED")
+        raise
+    if owns_run:
+        client.set_terminated(run_id, status="FINISHED")
