@@ -70,7 +70,10 @@ def git_commit(cwd: str | Path = ".") -> str:
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, check=True,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -212,7 +215,9 @@ def create_client(cfg: TrackingConfig) -> tuple[Any, str]:
     except TrackingUnavailable:
         if not cfg.fallback_to_local:
             raise
-        logger.warning("MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI)
+        logger.warning(
+            "MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI
+        )
         uri = LOCAL_URI
     return MlflowClient(tracking_uri=uri), uri
 
@@ -236,7 +241,11 @@ def get_experiment_id(client: Any, cfg: TrackingConfig) -> str:
 
 def base_tags(stage: str, preset: str) -> dict[str, str]:
     """Tags every run carries: stage, preset, git commit, and orchestration ids when present."""
-    tags = {"realign.stage": stage, "realign.preset": preset, "mlflow.source.git.commit": git_commit()}
+    tags = {
+        "realign.stage": stage,
+        "realign.preset": preset,
+        "mlflow.source.git.commit": git_commit(),
+    }
     if os.environ.get(ENV_FLOW_RUN_ID):
         tags["prefect.flow_run_id"] = os.environ[ENV_FLOW_RUN_ID]
     if os.environ.get(ENV_DVC_STAGE_HASH):

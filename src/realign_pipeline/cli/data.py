@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load, setup_logging, stage_run
+from realign_pipeline.cli.common import (
+    DebugOpt,
+    ParamsOpt,
+    SetOpt,
+    finish,
+    load,
+    setup_logging,
+    stage_run,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +37,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest(
-        data_root: Annotated[Path, typer.Option(help="Root that every source path is under.")] = Path("data"),
+        data_root: Annotated[
+            Path, typer.Option(help="Root that every source path is under.")
+        ] = Path("data"),
         out: Annotated[Path, typer.Option(help="Manifest folder.")] = Path("artifacts/manifests"),
         metrics: Annotated[Path, typer.Option(help="Counts JSON.")] = Path("metrics/ingest.json"),
         params: ParamsOpt = Path("params.yaml"),

@@ -10,7 +10,7 @@ from realign_pipeline.config.base import Section
 class TrackingConfig(Section):
     """MLflow tracking. `MLFLOW_TRACKING_URI` in the environment wins over `uri`."""
 
-    enabled: bool = Field(description="Log runs to MLflow. false makes every tracking call a no-op.")
+    enabled: bool = Field(description="Log runs to MLflow; false makes every call a no-op.")
     uri: str = Field(
         description="Tracking URI; the embedded default is sqlite:///mlflow.db in the repo root.",
         min_length=1,

@@ -1,0 +1,78 @@
+"""Shared fixtures: a small synthetic data root with a manifest, and offline settings."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+def _write_image(path: Path, rng: np.random.Generator, fake: bool, size: int) -> None:
+    if fake:  # smooth gradients with a periodic pattern: easy to separate from noise
+        x = np.linspace(0, 4 * np.pi, size)
+        base = (np.sin(x)[None, :] + np.cos(x)[:, None]) * 60 + 128
+        arr = np.stack([base, base[::-1], base.T], axis=-1) + rng.normal(0, 3, (size, size, 3))
+    else:
+        arr = rng.normal(128, 50, (size, size, 3))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8)).save(path, format="PNG")
+
+
+def make_manifest(
+    root: Path,
+    n_per_class: int = 4,
+    size: int = 32,
+    split: str = "train",
+    generator: str = "gen_a",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write `2 * n_per_class` small PNGs under `root` and return their manifest rows."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label in (0, 1):
+        for i in range(n_per_class):
+            rel = f"{split}/{'1_fake' if label else '0_real'}/{generator}_{i}.png"
+            _write_image(root / rel, rng, bool(label), size)
+            data = (root / rel).read_bytes()
+            rows.append(
+                {
+                    "image_id": hashlib.sha256(data).hexdigest(),
+                    "path": rel,
+                    "label": label,
+                    "generator": generator if label else "real",
+                    "category": "",
+                    "dataset": "synthetic",
+                    "split": split,
+                    "width": size,
+                    "height": size,
+                    "format": "PNG",
+                }
+            )
+    df = pd.DataFrame(rows)
+    df["label"] = df["label"].astype("int8")
+    df[["width", "height"]] = df[["width", "height"]].astype("int32")
+    return df
+
+
+@pytest.fixture
+def synthetic_data(tmp_path: Path) -> tuple[Path, Path]:
+    """(data_root, manifest_path): 8 train images, two classes, and their manifest."""
+    root = tmp_path / "data"
+    df = make_manifest(root)
+    manifest = tmp_path / "manifests" / "train.parquet"
+    manifest.parent.mkdir(parents=True)
+    df.to_parquet(manifest, index=False)
+    return root, manifest
