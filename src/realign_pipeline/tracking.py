@@ -298,3 +298,51 @@ def start_stage_run(
         raise
     if owns_run:
         client.set_terminated(run_id, status="FINISHED")
+
+
+def create_run(
+    cfg: TrackingConfig,
+    name: str,
+    tags: Mapping[str, str],
+    *,
+    parent_run_id: str | None = None,
+) -> str | None:
+    """Create a run that outlives this call (a flow's parent run, or a stage's nested run).
+
+    Returns its id, or None when tracking is off. Close it with `end_run`.
+    """
+    if not cfg.enabled:
+        return None
+    client, _ = create_client(cfg)
+    tags = dict(tags)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(get_experiment_id(client, cfg), tags=tags, run_name=name)
+    return run.info.run_id
+
+
+def end_run(cfg: TrackingConfig, run_id: str | None, status: str = "FINISHED") -> None:
+    """Mark a run created by `create_run` as FINISHED, FAILED or KILLED."""
+    if cfg.enabled and run_id:
+        client, _ = create_client(cfg)
+        client.set_terminated(run_id, status=status)
+
+
+def tracker_for(cfg: TrackingConfig, run_id: str | None) -> Tracker:
+    """A `Tracker` bound to an existing run (a `NullTracker` when tracking is off)."""
+    if not cfg.enabled or not run_id:
+        return NullTracker()
+    client, uri = create_client(cfg)
+    return Tracker(client, run_id, uri)
+
+
+def run_url(cfg: TrackingConfig, run_id: str | None) -> str:
+    """Link to a run in the MLflow UI for a server URI; for a local store, the `mlflow ui` hint."""
+    if not run_id:
+        return ""
+    uri = resolve_uri(cfg)
+    if uri.startswith(("http://", "https://")):
+        client, _ = create_client(cfg)
+        exp = client.get_run(run_id).info.experiment_id
+        return f"{redact_uri(uri).rstrip('/')}/#/experiments/{exp}/runs/{run_id}"
+    return f"run {run_id} (local store {uri}; view with `mlflow ui --backend-store-uri {uri}`)"

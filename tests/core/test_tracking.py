@@ -1,0 +1,109 @@
+"""Tracking: explicit run ids, nested runs, secrets never logged, unreachable servers."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from realign_pipeline.config.tracking import TrackingConfig
+from realign_pipeline.tracking import (
+    NullTracker,
+    TrackingUnavailable,
+    create_run,
+    end_run,
+    flatten_params,
+    redact_uri,
+    start_stage_run,
+)
+
+
+def _cfg(tmp_path: Path, **update) -> TrackingConfig:
+    base = dict(
+        enabled=True,
+        uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_root=str(tmp_path / "mlartifacts"),
+        experiment="realign-test",
+        fallback_to_local=False,
+        connect_timeout_s=1.0,
+    )
+    base.update(update)
+    return TrackingConfig(**base)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _cfg(tmp_path)
+    parent = create_run(cfg, "pipeline", {"kind": "flow"})
+    params = {"align": {"lr": 1e-4, "api_token": "s3cret"}, "seed": 0}
+    with start_stage_run(cfg, "align", "tiny", params, parent_run_id=parent) as tracker:
+        tracker.log_metrics({"loss": 0.5, "nan": float("nan")}, step=3)
+        run_id = tracker.run_id
+    end_run(cfg, parent)
+    client = MlflowClient(cfg.uri)
+    run = client.get_run(run_id)
+    assert run.data.params == {"align.lr": "0.0001", "seed": "0"}  # the token never lands
+    assert run.data.metrics == {"loss": 0.5}
+    assert run.data.tags["mlflow.parentRunId"] == parent
+    assert run.data.tags["realign.stage"] == "align"
+    assert run.data.tags["realign.preset"] == "tiny"
+    assert run.info.status == "FINISHED"
+    assert client.get_run(parent).info.status == "FINISHED"
+
+
+def test_failed_stage_marks_run_failed(tmp_path: Path, monkeypatch) -> None:
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _cfg(tmp_path)
+    with pytest.raises(ValueError), start_stage_run(cfg, "ingest", "tiny") as tracker:
+        run_id = tracker.run_id
+        raise ValueError("boom")
+    assert MlflowClient(cfg.uri).get_run(run_id).info.status == "FAILED"
+
+
+def test_env_run_id_resumes_existing_run(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _cfg(tmp_path)
+    run_id = create_run(cfg, "sample", {})
+    monkeypatch.setenv("REALIGN_RUN_ID", run_id)
+    with start_stage_run(cfg, "sample", "tiny") as tracker:
+        assert tracker.run_id == run_id
+
+
+def test_disabled_tracking_is_a_no_op(tmp_path: Path) -> None:
+    cfg = _cfg(tmp_path, enabled=False)
+    with start_stage_run(cfg, "align", "tiny", {"a": 1}) as tracker:
+        assert isinstance(tracker, NullTracker)
+        tracker.log_metrics({"x": 1.0})
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_unreachable_server_fails_fast_naming_uri(tmp_path: Path, monkeypatch) -> None:
+    uri = f"http://user:pw@127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(TrackingUnavailable, match=r"http://\*\*\*@127\.0\.0\.1"):
+        with start_stage_run(_cfg(tmp_path), "align", "tiny"):
+            pass
+
+
+def test_unreachable_server_falls_back_to_local_when_configured(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    with start_stage_run(_cfg(tmp_path, fallback_to_local=True), "align", "tiny") as tracker:
+        assert tracker.uri == "sqlite:///mlflow.db"
+    assert (tmp_path / "mlflow.db").exists()
+
+
+def test_flatten_and_redact() -> None:
+    assert flatten_params({"a": {"b": [1, 2], "password": "x"}}) == {"a.b": "[1, 2]"}
+    assert redact_uri("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
