@@ -1,0 +1,78 @@
+"""The markdown report of an evaluation (`artifacts/eval/report.md`).
+
+Per benchmark: a summary line (mAcc, mAP, best-threshold accuracy, ECE, image counts), the
+per-generator table on clean images (AIGCDetectBenchmark's columns), and the robustness table
+(mAcc / mAP per condition). Undefined values (e.g. AP of a one-class generator) print as `n/a`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from realign_pipeline.evaluate.perturb import NONE
+
+__all__ = ["render_report"]
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.2f}"
+
+
+def _generator_table(generators: Mapping[str, Mapping]) -> list[str]:
+    lines = [
+        "| generator | real | fake | acc | real acc | fake acc | AP | best acc |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for gen, m in generators.items():
+        lines.append(
+            f"| {gen} | {m['n_real']} | {m['n_fake']} | {_pct(m['acc'])} | "
+            f"{_pct(m['real_acc'])} | {_pct(m['fake_acc'])} | {_pct(m['ap'])} | "
+            f"{_pct(m['best_acc'])} |"
+        )
+    return lines
+
+
+def _robustness_table(conditions: Mapping[str, Mapping], order: list[str]) -> list[str]:
+    lines = ["| condition | mAcc | mAP | ECE |", "| --- | ---: | ---: | ---: |"]
+    for name in order:
+        if name in conditions:
+            m = conditions[name]
+            lines.append(f"| {name} | {_pct(m['macc'])} | {_pct(m['map'])} | {_pct(m['ece'])} |")
+    return lines
+
+
+def render_report(
+    metrics: Mapping[str, Mapping[str, Mapping]],
+    failures: Mapping[str, int],
+    *,
+    condition_order: list[str],
+    preprocessing: str,
+    threshold: float,
+) -> str:
+    """Markdown text of the report (numbers in percent)."""
+    lines = [
+        "# Evaluation report",
+        "",
+        f"Preprocessing `{preprocessing}`, threshold {threshold} on p_fake; numbers in percent. "
+        "mAcc / mAP are plain means over generators (AIGCDetectBenchmark); best acc uses the "
+        "oracle threshold per generator (reported, not tuned); n/a = undefined (one class).",
+    ]
+    for bench, conditions in metrics.items():
+        clean = conditions.get(NONE)
+        if clean is None:
+            continue
+        lines += [
+            "",
+            f"## {bench}",
+            "",
+            f"mAcc **{_pct(clean['macc'])}**, mAP {_pct(clean['map'])}, best-threshold acc "
+            f"{_pct(clean['best_acc'])}, ECE {_pct(clean['ece'])}; {clean['n_images']} images "
+            f"scored, {failures.get(bench, 0)} failed to load.",
+            "",
+            *_generator_table(clean["generators"]),
+            "",
+            "Robustness (perturbation applied before preprocessing):",
+            "",
+            *_robustness_table(conditions, condition_order),
+        ]
+    return "\n".join(lines) + "\n"

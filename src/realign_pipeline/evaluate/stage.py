@@ -1,0 +1,226 @@
+"""The evaluate stage: score the exported detector on every benchmark, write metrics and report.
+
+Reads:  `<detector>/` (detector.json + detector.safetensors), `<manifests>/bench-<name>.parquet`
+        for each name in `evaluate.benchmarks`, and the images under `<data_root>`.
+Writes: `<out>/predictions.parquet` (image_id, benchmark, generator, category, label, p_fake,
+        perturbation), `<out>/failures.parquet` (images that could not be scored, with a reason),
+        `<out>/metrics.json` (the same as the metrics file), `<out>/report.md`, `<out>/plots/`
+        (see `plots.py`), and `<metrics>` (metrics/eval.json, for `dvc metrics show/diff`).
+
+Run it with `realign evaluate` (see docs/evaluate.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from realign_pipeline.atomic import (
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_parquet,
+    atomic_write_text,
+)
+from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.evaluate.metrics import summarise_predictions
+from realign_pipeline.evaluate.perturb import NONE, Perturbation, create_perturbations
+from realign_pipeline.evaluate.plots import write_plots
+from realign_pipeline.evaluate.predict import (
+    FAILURE_COLUMNS,
+    ScoreFn,
+    predict_benchmark,
+)
+from realign_pipeline.evaluate.preprocess import Preprocess, create_preprocess
+from realign_pipeline.evaluate.report import render_report
+from realign_pipeline.manifest import benchmark_file, read_manifest
+from realign_pipeline.results import StageResult
+from realign_pipeline.tracking import NullTracker, Tracker
+
+__all__ = ["PREDICTION_SCHEMA", "evaluate_scorer", "flat_metrics", "run_evaluate"]
+
+logger = logging.getLogger(__name__)
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("benchmark", pa.string()),
+        ("generator", pa.string()),
+        ("category", pa.string()),
+        ("label", pa.int8()),
+        ("p_fake", pa.float32()),
+        ("perturbation", pa.string()),
+    ]
+)
+_SORT = ["generator", "category", "label", "image_id"]
+
+
+def _read_benchmarks(manifests: Path, names: list[str]) -> dict[str, pd.DataFrame]:
+    frames = {}
+    for name in names:
+        frame = read_manifest(manifests / benchmark_file(name))
+        frames[name] = frame.sort_values(_SORT, kind="stable").reset_index(drop=True)
+        logger.info("benchmark %s: %d images", name, len(frame))
+    return frames
+
+
+def _write_predictions(
+    frames: dict[str, pd.DataFrame],
+    path: Path,
+    *,
+    score: ScoreFn,
+    preprocess: Preprocess,
+    perturbations: list[Perturbation],
+    data_root: Path,
+    cfg: EvaluateConfig,
+) -> list[dict]:
+    """Stream every benchmark's predictions into one parquet file; return the failures."""
+    failures: list[dict] = []
+    with pq.ParquetWriter(path, PREDICTION_SCHEMA, compression="zstd") as writer:
+
+        def sink(batch: pd.DataFrame) -> None:
+            table = pa.Table.from_pandas(batch, schema=PREDICTION_SCHEMA, preserve_index=False)
+            writer.write_table(table)
+
+        for name, frame in frames.items():
+            failures += predict_benchmark(
+                frame,
+                name,
+                score=score,
+                data_root=data_root,
+                perturbations=perturbations,
+                preprocess=preprocess,
+                batch_size=cfg.batch_size,
+                num_workers=cfg.num_workers,
+                device=cfg.device,
+                max_pixels=cfg.max_pixels,
+                sink=sink,
+            )
+    return failures
+
+
+def flat_metrics(metrics: dict[str, dict[str, dict]]) -> dict[str, float]:
+    """MLflow-style flat metrics: `<bench>.<condition>.macc`, `<bench>.<condition>.<gen>.acc`."""
+    flat: dict[str, float] = {}
+    for bench, conditions in metrics.items():
+        for cond, m in conditions.items():
+            for key in ("macc", "map", "best_acc", "ece"):
+                if m[key] is not None:
+                    flat[f"{bench}.{cond}.{key}"] = m[key]
+            for gen, g in m["generators"].items():
+                for key in ("acc", "real_acc", "fake_acc", "ap"):
+                    if g[key] is not None:
+                        flat[f"{bench}.{cond}.{gen}.{key}"] = g[key]
+    return flat
+
+
+def evaluate_scorer(
+    score: ScoreFn,
+    preprocess: Preprocess,
+    manifests: Path,
+    data_root: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    cfg: EvaluateConfig,
+    *,
+    tracker: Tracker | None = None,
+) -> StageResult:
+    """Evaluate any p_fake scorer with a fixed preprocessing (the body of `run_evaluate`)."""
+    tracker = tracker or NullTracker()
+    frames = _read_benchmarks(Path(manifests), cfg.benchmarks)
+    perturbations = create_perturbations(cfg.perturbations)
+    with atomic_dir(out_dir) as tmp:
+        failures = _write_predictions(
+            frames,
+            tmp / "predictions.parquet",
+            score=score,
+            preprocess=preprocess,
+            perturbations=perturbations,
+            data_root=Path(data_root),
+            cfg=cfg,
+        )
+        atomic_write_parquet(
+            tmp / "failures.parquet", pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
+        )
+        predictions = pd.read_parquet(tmp / "predictions.parquet")
+        metrics = summarise_predictions(predictions, threshold=cfg.threshold, ece_bins=cfg.ece_bins)
+        failed = {name: sum(f["benchmark"] == name for f in failures) for name in frames}
+        document = {"benchmarks": metrics, "failed_images": failed}
+        atomic_write_json(tmp / "metrics.json", document)
+        report = render_report(
+            metrics,
+            failed,
+            condition_order=[p.name for p in perturbations],
+            preprocessing=cfg.preprocessing,
+            threshold=cfg.threshold,
+        )
+        atomic_write_text(tmp / "report.md", report)
+        write_plots(predictions, metrics, perturbations, tmp)
+    atomic_write_json(metrics_path, document)
+    tracker.log_artifact(out_dir / "plots", "plots")
+    tracker.log_artifact(out_dir / "report.md")
+    tracker.log_metrics(flat_metrics(metrics))
+    n_images = sum(len(f) for f in frames.values())
+    return StageResult(
+        stage="evaluate",
+        outputs={
+            "eval": str(out_dir),
+            "metrics": str(metrics_path),
+            "report": str(out_dir / "report.md"),
+        },
+        counts={
+            "images": n_images,
+            "scored": n_images - len(failures),
+            "failed": len(failures),
+            "conditions": len(perturbations),
+        },
+        metrics={
+            f"{b}.macc": c[NONE]["macc"]
+            for b, c in metrics.items()
+            if NONE in c and c[NONE]["macc"] is not None
+        },
+    )
+
+
+def run_evaluate(
+    detector_dir: Path,
+    manifests: Path,
+    data_root: Path,
+    out_dir: Path,
+    metrics_path: Path,
+    cfg: EvaluateConfig,
+    *,
+    tracker: Tracker | None = None,
+) -> StageResult:
+    """Load the exported detector and evaluate it on every benchmark of `cfg`.
+
+    Raises:
+        MissingInputError: the detector folder or a benchmark manifest is missing.
+        InputError: the detector or a manifest cannot be used.
+    """
+    from realign_pipeline.detector import create_model_transform, load_detector
+
+    detector = load_detector(detector_dir, device=cfg.device)
+    spec = detector.spec
+    model_transform = create_model_transform(spec) if cfg.preprocessing == "model" else None
+    preprocess = create_preprocess(
+        cfg.preprocessing,
+        image_size=spec.image_size,
+        mean=spec.mean,
+        std=spec.std,
+        resize_scale=cfg.resize_scale,
+        model_transform=model_transform,
+    )
+    return evaluate_scorer(
+        detector.predict_proba,
+        preprocess,
+        manifests,
+        data_root,
+        out_dir,
+        metrics_path,
+        cfg,
+        tracker=tracker,
+    )
