@@ -1,9 +1,112 @@
-"""`ingest` section."""
+"""`ingest` section: which folders hold the training data and the benchmarks, and how strict
+the validation of every image is."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field, model_validator
+
 from realign_pipeline.config.base import Section
+
+Layout = Literal["aigcdetect", "folder", "csv"]
+SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class CsvOptions(Section):
+    """Column names of a `csv` source (one row per image)."""
+
+    path_column: str = Field(
+        min_length=1,
+        description="Column with the image path, relative to the CSV file's folder.",
+    )
+    label_column: str = Field(
+        min_length=1,
+        description="Column with the label: 0/1, real/fake or 0_real/1_fake (case-insensitive).",
+    )
+    generator_column: str | None = Field(
+        description="Column with the generator name; null uses the source name for every row.",
+    )
+
+
+class SourceConfig(Section):
+    """One data source: a training source or a benchmark."""
+
+    name: str = Field(
+        pattern=SOURCE_NAME_PATTERN,
+        description="Source name: the manifests' `dataset` column; a benchmark's manifest is "
+        "bench-<name>.parquet. Letters, digits, `_`, `.`, `-`.",
+    )
+    layout: Layout = Field(
+        description="aigcdetect: <generator>/[<category>/]{0_real,1_fake}/* (AIGCDetectBenchmark, "
+        "AIGI-Holmes); folder: {0_real,1_fake} or {real,fake}/* (generator = source name); "
+        "csv: a CSV file with path, label[, generator] columns.",
+    )
+    path: str = Field(
+        min_length=1,
+        description="Folder (aigcdetect, folder) or CSV file (csv), relative to the data root.",
+    )
+    csv: CsvOptions | None = Field(
+        default=None, description="Column names; required for layout csv, absent otherwise."
+    )
+
+    @model_validator(mode="after")
+    def _csv_options_match_layout(self) -> SourceConfig:
+        if self.layout == "csv" and self.csv is None:
+            raise ValueError(
+                f"source {self.name!r}: layout csv needs `csv: {{path_column, label_column, "
+                "generator_column}}`"
+            )
+        if self.layout != "csv" and self.csv is not None:
+            raise ValueError(f"source {self.name!r}: `csv` options are only for layout csv")
+        return self
 
 
 class IngestConfig(Section):
-    """Placeholder until the ingest stage lands; filled in by its owner."""
+    """Validation of every image and the manifests it yields (train, val, one per benchmark)."""
+
+    train_sources: list[SourceConfig] = Field(
+        min_length=1, description="Sources pooled into the train and val manifests."
+    )
+    benchmarks: list[SourceConfig] = Field(
+        description="Test sets; each gets its own manifest bench-<name>.parquet."
+    )
+    val_fraction: float = Field(
+        ge=0.0,
+        lt=1.0,
+        description="Share of the train pool moved to val, chosen by a seeded hash of the image "
+        "bytes (stable: an image never changes split when others are added).",
+    )
+    extensions: list[str] = Field(
+        min_length=1,
+        description="File extensions (lower case, with the dot) treated as images; any other "
+        "file is recorded as rejected with reason unsupported_extension.",
+    )
+    max_pixels: int = Field(
+        gt=0,
+        description="Reject images with more pixels than this (decompression bombs), checked "
+        "from the header before decoding. Pillow's own limit is 89478485.",
+    )
+    min_side: int = Field(ge=1, description="Reject images whose shorter side is below this (px).")
+    drop_leakage: bool = Field(
+        description="Remove train images whose bytes also occur in a benchmark (recorded in "
+        "leakage.parquet either way, and as rejected with reason leakage when removed).",
+    )
+    workers: int = Field(
+        ge=0, description="Decoding processes; 0 uses every core available to this process."
+    )
+    chunk_size: int = Field(gt=0, description="Files handed to a decoding process at a time.")
+
+    @model_validator(mode="after")
+    def _check_names_and_extensions(self) -> IngestConfig:
+        names = [s.name for s in (*self.train_sources, *self.benchmarks)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(
+                f"source names must be unique across train_sources and benchmarks; "
+                f"repeated: {dupes}"
+            )
+        bad = [e for e in self.extensions if not e.startswith(".") or e != e.lower()]
+        if bad:
+            raise ValueError(f"extensions must be lower case and start with '.', got {bad}")
+        return self

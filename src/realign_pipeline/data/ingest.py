@@ -1,0 +1,343 @@
+"""`realign ingest`: validate every image of the train sources and benchmarks once and write
+the manifests every later stage reads.
+
+Reads: the sources of the `ingest` params section, under the data root (default `data/`).
+Writes (the manifest folder is replaced as a whole, atomically):
+    <out>/train.parquet, <out>/val.parquet   train pool, val chosen by a seeded hash of the bytes
+    <out>/bench-<name>.parquet              one per benchmark
+    <out>/rejected.parquet                  every file not accepted, with a reason
+    <out>/leakage.parquet                   train images whose bytes occur in a benchmark
+    <metrics>                               counts (default metrics/ingest.json)
+
+Decisions, in order: files refused before decoding (layouts.py), files that fail to decode
+(validate.py), exact duplicates (same bytes) in the train pool or within one benchmark (the first
+by source order then path is kept), train/benchmark duplicates (leakage; removed from train when
+`drop_leakage`). Every file seen ends in exactly one manifest or in rejected.parquet.
+
+Run: `realign ingest --data-root data --out artifacts/manifests --metrics metrics/ingest.json`
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.atomic import atomic_dir, atomic_write_json
+from realign_pipeline.config.ingest import IngestConfig
+from realign_pipeline.data.layouts import Entry, scan_source
+from realign_pipeline.data.tables import (
+    LEAKAGE_SCHEMA,
+    MANIFEST_SCHEMA,
+    REJECTED_SCHEMA,
+    write_table,
+)
+from realign_pipeline.data.validate import FileCheck, check_files
+from realign_pipeline.errors import MissingInputError
+from realign_pipeline.manifest import (
+    LABEL_NAMES,
+    LEAKAGE_FILE,
+    REJECTED_FILE,
+    TRAIN_FILE,
+    VAL_FILE,
+    benchmark_file,
+)
+from realign_pipeline.results import StageResult
+from realign_pipeline.tracking import NullTracker, Tracker
+
+logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+
+def _scan_all(root: Path, cfg: IngestConfig) -> dict[str, list[Entry]]:
+    """Entries per source name, train sources first, in params order."""
+    extensions = frozenset(cfg.extensions)
+    scanned: dict[str, list[Entry]] = {}
+    for key, sources in (("train_sources", cfg.train_sources), ("benchmarks", cfg.benchmarks)):
+        for i, source in enumerate(sources):
+            scanned[source.name] = scan_source(root, source, f"ingest.{key}[{i}]", extensions)
+            logger.info("source %s: %d files", source.name, len(scanned[source.name]))
+    return scanned
+
+
+def _reject(entry: Entry, reason: str, detail: str, image_id: str | None = None) -> Row:
+    return {
+        "path": entry.path,
+        "source": entry.source,
+        "reason": reason,
+        "detail": detail,
+        "image_id": image_id,
+    }
+
+
+def _row(entry: Entry, check: FileCheck) -> Row:
+    return {
+        "image_id": check.image_id,
+        "path": entry.path,
+        "label": entry.label,
+        "generator": entry.generator,
+        "category": entry.category,
+        "dataset": entry.source,
+        "split": "",
+        "width": check.width,
+        "height": check.height,
+        "format": check.format,
+        "mode": check.mode,
+        "normalised": check.normalised,
+    }
+
+
+def _validate(
+    root: Path, scanned: dict[str, list[Entry]], cfg: IngestConfig
+) -> tuple[dict[str, list[Row]], list[Row]]:
+    """Decode the candidates; accepted rows per source (in scan order) and rejections."""
+    candidates = [e for entries in scanned.values() for e in entries if e.reject is None]
+    checks = check_files(
+        [root / e.path for e in candidates],
+        max_pixels=cfg.max_pixels,
+        min_side=cfg.min_side,
+        workers=cfg.workers,
+        chunk_size=cfg.chunk_size,
+    )
+    by_entry = dict(zip(candidates, checks, strict=True))
+    accepted: dict[str, list[Row]] = {name: [] for name in scanned}
+    rejected: list[Row] = []
+    for name, entries in scanned.items():
+        for entry in entries:
+            if entry.reject is not None:
+                rejected.append(_reject(entry, *entry.reject))
+                continue
+            check = by_entry[entry]
+            if check.reason is not None:
+                rejected.append(_reject(entry, check.reason, check.detail, check.image_id))
+            else:
+                accepted[name].append(_row(entry, check))
+    return accepted, rejected
+
+
+def _dedupe(rows: list[Row]) -> tuple[list[Row], list[Row]]:
+    """Keep the first row of each image_id; the others become `duplicate` rejections."""
+    kept: dict[str, Row] = {}
+    rejected = []
+    for row in rows:
+        first = kept.get(row["image_id"])
+        if first is None:
+            kept[row["image_id"]] = row
+            continue
+        detail = f"same bytes as {first['path']} ({first['dataset']})"
+        if first["label"] != row["label"]:
+            detail += (
+                f"; labelled {LABEL_NAMES[row['label']]} here but "
+                f"{LABEL_NAMES[first['label']]} there"
+            )
+        rejected.append(
+            {
+                "path": row["path"],
+                "source": row["dataset"],
+                "reason": "duplicate",
+                "detail": detail,
+                "image_id": row["image_id"],
+            }
+        )
+    return list(kept.values()), rejected
+
+
+def _find_leakage(
+    train: list[Row], benches: dict[str, list[Row]], drop: bool
+) -> tuple[list[Row], list[Row], list[Row]]:
+    """(train rows kept, leakage rows, rejections) for train images also in a benchmark."""
+    in_bench: dict[str, list[Row]] = {}
+    for rows in benches.values():
+        for row in rows:
+            in_bench.setdefault(row["image_id"], []).append(row)
+    kept, leakage, rejected = [], [], []
+    for row in train:
+        hits = in_bench.get(row["image_id"], [])
+        for hit in hits:
+            leakage.append(
+                {
+                    "image_id": row["image_id"],
+                    "train_path": row["path"],
+                    "train_source": row["dataset"],
+                    "benchmark": hit["dataset"],
+                    "benchmark_path": hit["path"],
+                    "dropped": drop,
+                }
+            )
+        if hits and drop:
+            where = ", ".join(f"{h['path']} ({h['dataset']})" for h in hits)
+            rejected.append(
+                {
+                    "path": row["path"],
+                    "source": row["dataset"],
+                    "reason": "leakage",
+                    "detail": f"same bytes as benchmark image {where}",
+                    "image_id": row["image_id"],
+                }
+            )
+        else:
+            kept.append(row)
+    return kept, leakage, rejected
+
+
+def is_val(image_id: str, val_fraction: float, seed: int) -> bool:
+    """Whether an image goes to val: a seeded hash of its id below `val_fraction`.
+
+    Depends only on the image's bytes and the seed, so adding or removing other images never
+    moves an image between train and val.
+    """
+    digest = hashlib.sha256(f"{seed}:{image_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < val_fraction * 2**64
+
+
+def _split(rows: list[Row], val_fraction: float, seed: int) -> tuple[list[Row], list[Row]]:
+    train, val = [], []
+    for row in rows:
+        target = val if is_val(row["image_id"], val_fraction, seed) else train
+        target.append({**row, "split": "val" if target is val else "train"})
+    return train, val
+
+
+def _generator_counts(rows: list[Row]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for row in sorted(rows, key=lambda r: r["generator"]):
+        per = counts.setdefault(row["generator"], {"real": 0, "fake": 0})
+        per[LABEL_NAMES[row["label"]]] += 1
+    return counts
+
+
+def _summarise(
+    scanned: dict[str, list[Entry]],
+    manifests: dict[str, list[Row]],
+    rejected: list[Row],
+    leakage: list[Row],
+) -> dict[str, Any]:
+    """The metrics JSON: counts that add up (accepted + rejected == seen).
+
+    `manifests` maps manifest file names to their rows.
+    """
+    by_reason = Counter(r["reason"] for r in rejected)
+    rejected_by_source = Counter(r["source"] for r in rejected)
+    accepted_by_source: Counter[str] = Counter()
+    for rows in manifests.values():
+        accepted_by_source.update(r["dataset"] for r in rows)
+    return {
+        "seen": sum(len(e) for e in scanned.values()),
+        "accepted": sum(len(rows) for rows in manifests.values()),
+        "rejected": len(rejected),
+        "rejected_by_reason": dict(sorted(by_reason.items())),
+        "leakage": len({r["image_id"] for r in leakage}),
+        "normalised": sum(1 for rows in manifests.values() for r in rows if r["normalised"]),
+        "splits": {Path(name).stem: len(rows) for name, rows in manifests.items()},
+        "generators": {Path(name).stem: _generator_counts(r) for name, r in manifests.items()},
+        "sources": {
+            name: {
+                "seen": len(entries),
+                "accepted": accepted_by_source[name],
+                "rejected": rejected_by_source[name],
+            }
+            for name, entries in scanned.items()
+        },
+    }
+
+
+def _flat_counts(summary: dict[str, Any]) -> dict[str, int]:
+    flat = {k: summary[k] for k in ("seen", "accepted", "rejected", "leakage", "normalised")}
+    flat.update({f"rejected.{k}": v for k, v in summary["rejected_by_reason"].items()})
+    flat.update({f"images.{k}": v for k, v in summary["splits"].items()})
+    return flat
+
+
+def _write_outputs(
+    out_dir: Path, manifests: dict[str, list[Row]], rejected: list[Row], leakage: list[Row]
+) -> None:
+    with atomic_dir(out_dir) as tmp:
+        for name, rows in manifests.items():
+            write_table(tmp / name, rows, MANIFEST_SCHEMA, ("path",))
+        write_table(tmp / REJECTED_FILE, rejected, REJECTED_SCHEMA, ("path", "source"))
+        write_table(tmp / LEAKAGE_FILE, leakage, LEAKAGE_SCHEMA, ("train_path", "benchmark_path"))
+
+
+def run_ingest(
+    data_root: str | Path,
+    out_dir: str | Path,
+    metrics_path: str | Path,
+    cfg: IngestConfig,
+    *,
+    seed: int,
+    tracker: Tracker | None = None,
+) -> StageResult:
+    """Validate every source image once and write the manifests, rejections and counts.
+
+    Args:
+        data_root: folder that every source path (and every manifest path) is relative to.
+        out_dir: manifest folder, replaced as a whole.
+        metrics_path: counts JSON (seen, accepted, rejected by reason, leakage, per split and
+            generator).
+        cfg: the `ingest` params section.
+        seed: global seed (chooses the val split together with each image's hash).
+        tracker: MLflow run to log counts and the rejected table to.
+
+    Raises:
+        MissingInputError: the data root or a source does not exist.
+        InputError: a source is empty, escapes the data root, or its CSV is unusable.
+    """
+    tracker = tracker or NullTracker()
+    if not Path(data_root).is_dir():
+        raise MissingInputError(
+            f"data root not found: {str(data_root)!r} (pass --data-root, or build the demo data "
+            "with `realign demo-data`)"
+        )
+    root = Path(data_root).resolve()
+    scanned = _scan_all(root, cfg)
+    accepted, rejected = _validate(root, scanned, cfg)
+
+    train_names = [s.name for s in cfg.train_sources]
+    train_pool, dupes = _dedupe([r for n in train_names for r in accepted[n]])
+    rejected += dupes
+    benches: dict[str, list[Row]] = {}
+    for source in cfg.benchmarks:
+        rows, dupes = _dedupe(accepted[source.name])
+        benches[source.name] = [{**r, "split": "benchmark"} for r in rows]
+        rejected += dupes
+    train_pool, leakage, leaked = _find_leakage(train_pool, benches, cfg.drop_leakage)
+    rejected += leaked
+    train, val = _split(train_pool, cfg.val_fraction, seed)
+
+    manifests = {TRAIN_FILE: train, VAL_FILE: val}
+    manifests.update({benchmark_file(name): rows for name, rows in benches.items()})
+    out_dir = Path(out_dir)
+    _write_outputs(out_dir, manifests, rejected, leakage)
+    summary = _summarise(scanned, manifests, rejected, leakage)
+    assert summary["accepted"] + summary["rejected"] == summary["seen"], summary
+    atomic_write_json(metrics_path, summary)
+
+    counts = _flat_counts(summary)
+    logger.info(
+        "ingest: %d seen, %d accepted, %d rejected %s, %d leaked",
+        summary["seen"],
+        summary["accepted"],
+        summary["rejected"],
+        summary["rejected_by_reason"],
+        summary["leakage"],
+    )
+    tracker.log_metrics(counts)
+    tracker.log_artifact(metrics_path, "ingest")
+    tracker.log_artifact(out_dir / REJECTED_FILE, "ingest")
+    outputs = {Path(name).stem: str(out_dir / name) for name in manifests}
+    outputs.update(
+        rejected=str(out_dir / REJECTED_FILE),
+        leakage=str(out_dir / LEAKAGE_FILE),
+        metrics=str(metrics_path),
+    )
+    seen = max(summary["seen"], 1)
+    return StageResult(
+        stage="ingest",
+        outputs=outputs,
+        counts=counts,
+        metrics={"accept_rate": summary["accepted"] / seen},
+        extra={"rejected_by_reason": summary["rejected_by_reason"]},
+    )
