@@ -1,0 +1,226 @@
+"""Shard files of generated rows: writing, reading back for resume, and merging.
+
+Layout under the stage's output folder (e.g. `artifacts/reasoning/`):
+    shards/state.json                        fingerprint of the settings the shards were made with
+    shards/part-<i>-of-<n>-<seq>.parquet     one file per completed batch, written atomically
+    samples.parquet (captions.parquet)       the merge: one row per generated key, sorted by key
+    rejected.parquet                         keys whose image could not be read, with the reason
+
+Columns of the merged table (`SAMPLE_COLUMNS`, the contract the review stage reads):
+    image_id, question_id, seed, temperature   the key
+    path, label, generator                     copied from the manifest (label: 0 real, 1 fake)
+    raw_text      the decoded completion (for captions: the caption)
+    think         text of the one <think> block, null when absent (captions: null)
+    answer        "real" | "fake" | null (captions: null)
+    format_ok     <think>..</think><answer>..</answer> and nothing else (captions: False)
+    correct       answer equals the label's name (captions: False)
+    n_tokens      generated tokens, up to and including the end-of-sequence token
+    model_id      the model name or folder the text came from
+Shard files carry two more columns: `error` (rejection reason, null for a generated row) and
+`elapsed_s` (this row's share of its generate call's wall time, for generations/s).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from realign_pipeline.atomic import atomic_write_json, atomic_write_parquet
+from realign_pipeline.sampling.plan import KEY_COLUMNS, Key, ShardSpec, make_key
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "REJECTED_COLUMNS",
+    "REJECTED_SCHEMA",
+    "SAMPLE_COLUMNS",
+    "SAMPLE_SCHEMA",
+    "SHARD_DIR",
+    "ShardStore",
+    "done_keys",
+    "merge_rows",
+    "write_table",
+]
+
+SHARD_DIR = "shards"
+STATE_FILE = "state.json"
+SAMPLE_COLUMNS = (
+    *KEY_COLUMNS,
+    "path",
+    "label",
+    "generator",
+    "raw_text",
+    "think",
+    "answer",
+    "format_ok",
+    "correct",
+    "n_tokens",
+    "model_id",
+)
+SAMPLE_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("question_id", pa.string()),
+        ("seed", pa.int64()),
+        ("temperature", pa.float64()),
+        ("path", pa.string()),
+        ("label", pa.int8()),
+        ("generator", pa.string()),
+        ("raw_text", pa.string()),
+        ("think", pa.string()),
+        ("answer", pa.string()),
+        ("format_ok", pa.bool_()),
+        ("correct", pa.bool_()),
+        ("n_tokens", pa.int32()),
+        ("model_id", pa.string()),
+    ]
+)
+SHARD_SCHEMA = SAMPLE_SCHEMA.append(pa.field("error", pa.string())).append(
+    pa.field("elapsed_s", pa.float64())
+)
+REJECTED_COLUMNS = (*KEY_COLUMNS, "path", "label", "generator", "error")
+_PART = re.compile(r"^part-(\d{3})-of-(\d{3})-(\d{6})\.parquet$")
+
+
+def _rows_to_table(rows: list[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+@dataclass
+class ShardStore:
+    """The shard folder of one output directory, for one worker (`shard`)."""
+
+    out_dir: Path
+    shard: ShardSpec
+
+    @property
+    def shard_dir(self) -> Path:
+        """Folder holding the shard files."""
+        return Path(self.out_dir) / SHARD_DIR
+
+    def check_state(self, fingerprint: Mapping[str, Any]) -> int:
+        """Keep the shards if they were made with `fingerprint`, else delete them (with a warning).
+
+        Returns:
+            The number of shard files deleted as stale.
+        """
+        state_path = self.shard_dir / STATE_FILE
+        try:
+            previous = json.loads(state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None  # missing or unreadable: the shards' provenance is unknown
+        stale = 0
+        if previous != dict(fingerprint):
+            for path in self._part_files(all_shards=True):
+                path.unlink(missing_ok=True)
+                stale += 1
+        if stale:
+            logger.warning(
+                "model or settings differ from those the shards in %s were made with; deleted "
+                "%d stale shard files, starting over",
+                self.shard_dir,
+                stale,
+            )
+        atomic_write_json(state_path, dict(fingerprint))
+        return stale
+
+    def _part_files(self, all_shards: bool) -> list[Path]:
+        if not self.shard_dir.is_dir():
+            return []
+        files = []
+        for path in sorted(self.shard_dir.iterdir()):
+            match = _PART.match(path.name)
+            if not match:
+                continue
+            mine = (int(match.group(1)), int(match.group(2))) == (
+                self.shard.index,
+                self.shard.count,
+            )
+            if all_shards or mine:
+                files.append(path)
+        return files
+
+    def read_all(self) -> tuple[pd.DataFrame, int]:
+        """Rows of every readable shard file (all workers), in file-name order.
+
+        Unreadable or truncated files (from a copy or a disk fault; our own writes are atomic)
+        are deleted with a warning, so their keys are generated again.
+
+        Returns:
+            (rows with the shard columns, number of files removed).
+        """
+        tables, removed = [], 0
+        for path in self._part_files(all_shards=True):
+            try:
+                table = pq.read_table(path)
+                table = table.select(SHARD_SCHEMA.names).cast(SHARD_SCHEMA)
+            except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+                logger.warning(
+                    "unreadable shard %s (%s); removing it, its keys will be redone", path, exc
+                )
+                path.unlink(missing_ok=True)
+                removed += 1
+                continue
+            tables.append(table)
+        if not tables:
+            return SHARD_SCHEMA.empty_table().to_pandas(), removed
+        return pa.concat_tables(tables).to_pandas(), removed
+
+    def next_path(self) -> Path:
+        """Path of this worker's next shard file (sequence after the last one on disk)."""
+        seqs = [int(_PART.match(p.name).group(3)) for p in self._part_files(all_shards=False)]
+        seq = max(seqs, default=-1) + 1
+        return self.shard_dir / f"part-{self.shard.name}-{seq:06d}.parquet"
+
+    def write(self, rows: list[Mapping[str, Any]]) -> Path:
+        """Write one completed batch's rows atomically as this worker's next shard file."""
+        path = self.next_path()
+        atomic_write_parquet(path, _rows_to_table(rows, SHARD_SCHEMA))
+        return path
+
+
+def done_keys(rows: pd.DataFrame) -> set[Key]:
+    """Keys present in shard rows (generated or rejected)."""
+    return {
+        make_key(*values) for values in rows[list(KEY_COLUMNS)].itertuples(index=False, name=None)
+    }
+
+
+def merge_rows(rows: pd.DataFrame, keys: Iterable[Key]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """Reduce shard rows to the plan's keys, one row per key, sorted by key.
+
+    Rows for keys outside the plan (an earlier, larger run) are left out; a key found twice
+    (two workers given overlapping slices) keeps its first row in shard-file order.
+
+    Returns:
+        (samples with `SAMPLE_COLUMNS`, rejected with `REJECTED_COLUMNS`, summed generate-call
+        seconds of the samples).
+    """
+    wanted = set(keys)
+    key_list = [make_key(*v) for v in rows[list(KEY_COLUMNS)].itertuples(index=False, name=None)]
+    mask = [key in wanted for key in key_list]
+    kept = rows.loc[mask].drop_duplicates(list(KEY_COLUMNS), keep="first")
+    kept = kept.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+    failed = kept["error"].notna()
+    samples = kept.loc[~failed, list(SAMPLE_COLUMNS)].reset_index(drop=True)
+    rejected = kept.loc[failed, list(REJECTED_COLUMNS)].reset_index(drop=True)
+    return samples, rejected, float(kept.loc[~failed, "elapsed_s"].sum())
+
+
+def write_table(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> Path:
+    """Write `frame` with an explicit schema (stable types even when empty), atomically."""
+    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    return atomic_write_parquet(path, table)
+
+
+REJECTED_SCHEMA = pa.schema([SHARD_SCHEMA.field(name) for name in REJECTED_COLUMNS])
