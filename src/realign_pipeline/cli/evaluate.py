@@ -1,9 +1,107 @@
-"""`realign` commands of the evaluate stage (being built; see its issue)."""
+"""`realign evaluate` and `realign ablate text|training|all`."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from realign_pipeline.cli.common import (
+    DebugOpt,
+    ParamsOpt,
+    SetOpt,
+    finish,
+    load,
+    setup_logging,
+    stage_run,
+)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the evaluate commands to `app`."""
+    """Add the evaluate and ablate commands to `app`."""
+
+    @app.command("evaluate")
+    def evaluate(
+        detector: Annotated[Path, typer.Option(help="Exported detector folder.")] = Path(
+            "artifacts/detector"
+        ),
+        manifests: Annotated[
+            Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")
+        ] = Path("artifacts/manifests"),
+        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")] = Path(
+            "data"
+        ),
+        out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")] = (
+            Path("artifacts/eval")
+        ),
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON for DVC.")] = Path(
+            "metrics/eval.json"
+        ),
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Score the detector on every benchmark and perturbation; write metrics and report."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.evaluate import run_evaluate
+
+        with stage_run(cfg, "evaluate", cfg.evaluate) as tracker:
+            result = run_evaluate(
+                detector, manifests, data_root, out, metrics, cfg.evaluate, tracker=tracker
+            )
+            finish(result, tracker)
+
+    @app.command("ablate")
+    def ablate(
+        table: Annotated[str, typer.Argument(help="Ablation table: text, training or all.")],
+        out: Annotated[Path, typer.Option(help="Folder of the comparison tables.")] = Path(
+            "artifacts/ablations"
+        ),
+        metrics_file: Annotated[
+            str, typer.Option(help="The evaluate stage's metrics file, relative to the repo.")
+        ] = "metrics/eval.json",
+        repo: Annotated[Path, typer.Option(help="Root of the git + DVC repository.")] = Path("."),
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Run the paper's ablation TABLE as DVC experiments and print the comparison."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.cli.ablate import run_ablation
+        from realign_pipeline.evaluate.ablate import (
+            build_comparison,
+            plan_ablation,
+            render_comparison,
+            write_comparison,
+        )
+
+        variants = plan_ablation(table, cfg.ablate)
+        outcome = run_ablation(
+            variants, cfg, repo=repo, params_file=params.as_posix(), metrics_file=metrics_file
+        )
+        comparison = build_comparison(
+            variants,
+            outcome.metrics,
+            benchmarks=cfg.evaluate.benchmarks,
+            condition=cfg.ablate.perturbation,
+        )
+        csv_path, md_path = write_comparison(comparison, out, table)
+        typer.echo(render_comparison(comparison), err=True)
+        finish(
+            {
+                "stage": "ablate",
+                "outputs": {"csv": str(csv_path), "markdown": str(md_path)},
+                "counts": {
+                    "ran": len(outcome.ran),
+                    "skipped": len(outcome.skipped),
+                    "failed": len(outcome.failed),
+                },
+                "experiments": outcome.names,
+                "failed": outcome.failed,
+            }
+        )
+        if outcome.failed:
+            raise typer.Exit(1)

@@ -55,6 +55,17 @@ PREDICTION_SCHEMA = pa.schema(
         ("perturbation", pa.string()),
     ]
 )
+FAILURE_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.string()),
+        ("benchmark", pa.string()),
+        ("generator", pa.string()),
+        ("category", pa.string()),
+        ("label", pa.int8()),
+        ("path", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
 _SORT = ["generator", "category", "label", "image_id"]
 
 
@@ -142,9 +153,10 @@ def evaluate_scorer(
             data_root=Path(data_root),
             cfg=cfg,
         )
-        atomic_write_parquet(
-            tmp / "failures.parquet", pd.DataFrame(failures, columns=list(FAILURE_COLUMNS))
+        failure_table = pa.Table.from_pylist(
+            [{k: f[k] for k in FAILURE_COLUMNS} for f in failures], schema=FAILURE_SCHEMA
         )
+        atomic_write_parquet(tmp / "failures.parquet", failure_table)
         predictions = pd.read_parquet(tmp / "predictions.parquet")
         metrics = summarise_predictions(predictions, threshold=cfg.threshold, ece_bins=cfg.ece_bins)
         failed = {name: sum(f["benchmark"] == name for f in failures) for name in frames}

@@ -1,0 +1,150 @@
+"""The DVC side of `realign ablate`: run each ablation configuration as a DVC experiment.
+
+Each missing configuration runs as `dvc exp run --temp -n <name> -S align.x=y ...` (sequential,
+in a temporary copy, so the workspace and its params.yaml stay untouched; unchanged stages come
+from DVC's run cache). Before each run an MLflow run tagged `ablation=<table>/<variant>` is
+created; its id reaches the stages through `REALIGN_PARENT_RUN_ID`, so the align and evaluate
+runs of that experiment are nested under it (and get the same tag afterwards). A configuration
+DVC already has (an experiment with the same params.yaml and a metrics file) is skipped.
+Library code (variant tables, matching, comparison) is in `realign_pipeline.evaluate.ablate`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.errors import RealignError
+
+logger = logging.getLogger(__name__)
+
+
+class AblationFailed(RealignError):
+    """`dvc` itself failed (not one experiment: those are recorded and reported)."""
+
+
+@dataclass
+class AblationOutcome:
+    """What `run_ablation` did: metrics per tag, which ran, which were skipped or failed."""
+
+    metrics: dict[str, dict | None] = field(default_factory=dict)
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+
+
+def exp_show(repo: Path, dvc: Sequence[str]) -> list[dict[str, Any]]:
+    """`dvc exp show --json` parsed (every experiment of the current baseline)."""
+    proc = subprocess.run(
+        [*dvc, "exp", "show", "--json"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise AblationFailed(f"`dvc exp show --json` failed in {repo}: {proc.stderr.strip()}")
+    return json.loads(proc.stdout or "[]")
+
+
+def absolute_tracking_uri(uri: str, repo: Path) -> str:
+    """A relative sqlite URI made absolute, so runs in DVC's temp copy land in the same store."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str((repo / uri[len(prefix) :]).resolve())
+    return uri
+
+
+def _experiment_env(parent_run_id: str | None, tracking_uri: str) -> dict[str, str]:
+    from realign_pipeline.tracking import ENV_PARENT_RUN_ID, ENV_RUN_ID
+
+    env = dict(os.environ)
+    env.pop(ENV_RUN_ID, None)  # the stages must open their own runs, nested under the parent
+    env["MLFLOW_TRACKING_URI"] = tracking_uri
+    if parent_run_id:
+        env[ENV_PARENT_RUN_ID] = parent_run_id
+    return env
+
+
+def _tag_children(tracking: Any, run_id: str | None, tags: dict[str, str]) -> None:
+    """Put the ablation tag on the stage runs nested under `run_id` too."""
+    from realign_pipeline.tracking import tracker_for
+
+    tracker = tracker_for(tracking, run_id)
+    if not tracker.enabled:
+        return
+    experiment_id = tracker.client.get_run(run_id).info.experiment_id
+    children = tracker.client.search_runs(
+        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    for child in children:
+        for key, value in tags.items():
+            tracker.client.set_tag(child.info.run_id, key, value)
+
+
+def _run_one(variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str]) -> bool:
+    """Run one experiment under its own tagged MLflow run; True when dvc succeeded."""
+    from realign_pipeline.tracking import create_run, end_run, resolve_uri
+
+    tags = {
+        "ablation": variant.tag,
+        "realign.stage": "ablate",
+        "realign.preset": params.preset,
+        "dvc.exp_name": name,
+    }
+    run_id = create_run(params.tracking, f"ablate {variant.tag}", tags)
+    env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
+    cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
+    logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=repo, env=env, check=False)
+    ok = proc.returncode == 0
+    if not ok:
+        logger.error("ablation %s: dvc exp run exited with %d", variant.tag, proc.returncode)
+    _tag_children(params.tracking, run_id, {"ablation": variant.tag})
+    end_run(params.tracking, run_id, "FINISHED" if ok else "FAILED")
+    return ok
+
+
+def run_ablation(
+    variants: Sequence[Any],
+    params: Any,
+    *,
+    repo: Path,
+    params_file: str,
+    metrics_file: str,
+    dvc: Sequence[str] = ("dvc",),
+) -> AblationOutcome:
+    """Run (or reuse) one DVC experiment per variant and collect its eval metrics by tag."""
+    from realign_pipeline.evaluate.ablate import (
+        apply_overrides,
+        experiment_name,
+        find_experiment,
+        parse_experiments,
+    )
+
+    outcome = AblationOutcome()
+    workspace, records = parse_experiments(
+        exp_show(repo, dvc), params_file=params_file, metrics_file=metrics_file
+    )
+    if not workspace:
+        raise AblationFailed(f"`dvc exp show` shows no params in {params_file} of {repo}")
+    for variant in variants:
+        expected = apply_overrides(workspace, variant.overrides)
+        name = experiment_name(variant, expected)
+        found = find_experiment(records, expected)
+        if found is None:
+            ok = _run_one(variant, name, params, repo, dvc)
+            (outcome.ran if ok else outcome.failed).append(variant.tag)
+            _, records = parse_experiments(
+                exp_show(repo, dvc), params_file=params_file, metrics_file=metrics_file
+            )
+            found = find_experiment(records, expected) if ok else None
+        else:
+            logger.info("ablation %s: reusing experiment %s", variant.tag, found.name)
+            outcome.skipped.append(variant.tag)
+        outcome.names[variant.tag] = found.name if found else name
+        outcome.metrics[variant.tag] = found.metrics if found else None
+    return outcome

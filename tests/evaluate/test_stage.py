@@ -1,0 +1,129 @@
+"""run_evaluate on a tiny exported detector and a small benchmark with a corrupt image."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.errors import MissingInputError
+from realign_pipeline.evaluate import evaluate_scorer, run_evaluate
+from realign_pipeline.evaluate.metrics import summarise_predictions
+from realign_pipeline.evaluate.preprocess import create_preprocess
+
+
+def test_run_evaluate_writes_every_output(
+    tiny_detector: Path, benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    root, manifests, frame = benchmark_data
+    out, metrics_path = tmp_path / "eval", tmp_path / "metrics" / "eval.json"
+    result = run_evaluate(tiny_detector, manifests, root, out, metrics_path, eval_cfg)
+
+    # the corrupt image is recorded and counted; the counts add up
+    assert result.counts == {"images": 13, "scored": 12, "failed": 1, "conditions": 4}
+    failures = pd.read_parquet(out / "failures.parquet")
+    assert failures["path"].tolist() == ["benchmarks/demo/gen_b/1_fake/broken.png"]
+    assert failures["reason"].tolist() == ["not_an_image"]
+
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert list(predictions.columns) == [
+        "image_id",
+        "benchmark",
+        "generator",
+        "category",
+        "label",
+        "p_fake",
+        "perturbation",
+    ]
+    assert len(predictions) == 12 * 4
+    assert predictions.groupby("perturbation").size().to_dict() == {
+        "none": 12,
+        "jpeg_q75": 12,
+        "blur_s1": 12,
+        "downscale_0.5": 12,
+    }
+    assert predictions["p_fake"].between(0, 1).all()
+
+    document = json.loads(metrics_path.read_text())
+    assert document == json.loads((out / "metrics.json").read_text())
+    assert document["failed_images"] == {"demo": 1}
+    demo = document["benchmarks"]["demo"]
+    assert set(demo) == {"none", "jpeg_q75", "blur_s1", "downscale_0.5"}
+    assert set(demo["none"]["generators"]) == {"gen_a", "gen_b"}  # categories pooled
+    assert demo["none"]["generators"]["gen_a"]["n_real"] == 4
+    expected = summarise_predictions(predictions, threshold=0.5, ece_bins=10)
+    assert demo["none"]["macc"] == pytest.approx(expected["demo"]["none"]["macc"])
+    assert result.metrics["demo.macc"] == pytest.approx(demo["none"]["macc"])
+
+    report = (out / "report.md").read_text()
+    assert "## demo" in report and "| gen_a |" in report and "jpeg_q75" in report
+    for name in (
+        "accuracy.csv",
+        "robustness.csv",
+        "roc/demo.csv",
+        "accuracy.png",
+        "roc.png",
+        "robustness.png",
+    ):
+        assert (out / "plots" / name).stat().st_size > 0, name
+    accuracy = pd.read_csv(out / "plots" / "accuracy.csv")
+    assert accuracy["name"].tolist() == ["demo/gen_a", "demo/gen_b"]
+
+
+def test_perturbations_change_scores(
+    tiny_detector: Path, benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    root, manifests, _ = benchmark_data
+    run_evaluate(tiny_detector, manifests, root, tmp_path / "e", tmp_path / "m.json", eval_cfg)
+    predictions = pd.read_parquet(tmp_path / "e" / "predictions.parquet")
+    wide = predictions.pivot(index="image_id", columns="perturbation", values="p_fake")
+    for condition in ("jpeg_q75", "blur_s1", "downscale_0.5"):
+        assert not np.allclose(wide["none"], wide[condition]), condition
+
+
+def test_evaluate_is_deterministic(
+    tiny_detector: Path, benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    root, manifests, _ = benchmark_data
+    cfg = eval_cfg.model_copy(update={"perturbations": [], "preprocessing": "model"})
+    for run in ("a", "b"):
+        run_evaluate(tiny_detector, manifests, root, tmp_path / run, tmp_path / f"{run}.json", cfg)
+    first = pd.read_parquet(tmp_path / "a" / "predictions.parquet")
+    second = pd.read_parquet(tmp_path / "b" / "predictions.parquet")
+    pd.testing.assert_frame_equal(first, second)
+    assert (tmp_path / "a.json").read_text() == (tmp_path / "b.json").read_text()
+
+
+def test_one_class_benchmark_does_not_crash(
+    benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    root, manifests, frame = benchmark_data
+    frame[frame["label"] == 1].to_parquet(manifests / "bench-fakes.parquet", index=False)
+    cfg = eval_cfg.model_copy(update={"benchmarks": ["fakes"], "perturbations": []})
+    preprocess = create_preprocess(
+        "center_crop", image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+    )
+
+    def score(pixels: torch.Tensor) -> torch.Tensor:  # brightness as a stand-in score
+        return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
+
+    evaluate_scorer(score, preprocess, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
+    clean = json.loads((tmp_path / "m.json").read_text())["benchmarks"]["fakes"]["none"]
+    assert clean["map"] is None and clean["n_ap_undefined"] == 2
+    assert clean["generators"]["gen_a"]["real_acc"] is None
+    assert not (tmp_path / "e" / "plots" / "roc").exists()  # no ROC without both classes
+
+
+def test_missing_benchmark_manifest_names_the_file(
+    tiny_detector: Path, benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    root, manifests, _ = benchmark_data
+    cfg = eval_cfg.model_copy(update={"benchmarks": ["nope"]})
+    with pytest.raises(MissingInputError, match="bench-nope.parquet"):
+        run_evaluate(tiny_detector, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
+    assert not (tmp_path / "e").exists()
