@@ -1,9 +1,39 @@
-"""`pipeline` section."""
+"""`pipeline` section: how the Prefect flow runs the DVC stages (orchestration only)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from realign_pipeline.config.base import Section
+
+StageName = Literal[
+    "ingest", "tiny_models", "grpo", "sample", "caption", "review_export", "review_import",
+    "align", "evaluate",
+]
+STAGES: tuple[str, ...] = StageName.__args__  # type: ignore[attr-defined]
 
 
 class PipelineConfig(Section):
-    """Placeholder until the pipeline stage lands; filled in by its owner."""
+    """Orchestration knobs. Stage hyperparameters live in their own sections."""
+
+    stages: list[StageName] = Field(
+        min_length=1,
+        description="Stages the flow runs, in DAG order (the tiny preset includes tiny_models).",
+    )
+    dvc_remote: str = Field(
+        description="URL of the DVC remote that stages on other machines exchange data through "
+        "(empty: the remote configured in .dvc/config). Credentials come from the environment.",
+    )
+    stage_deployments: dict[StageName, str] = Field(
+        description="Stage -> Prefect deployment ('realign-stage/<name>') that runs it on its own "
+        "work pool via run_deployment; stages not listed run in the flow's process.",
+    )
+    retries: int = Field(ge=0, le=10, description="Retries of a stage after a transient failure.")
+    retry_delay_s: list[float] = Field(
+        min_length=1, description="Backoff delays between retries, in seconds."
+    )
+    review_timeout_s: int = Field(
+        gt=0, description="How long a human-mode flow waits for the experts' export."
+    )

@@ -1,0 +1,1 @@
+"""Prefect flows: `realign-pipeline` (every stage) and `realign-stage` (one stage on a pool)."""

@@ -1,0 +1,171 @@
+"""Run one DVC stage in a subprocess and describe what happened (no Prefect here).
+
+`dvc repro --single-item <stage>` runs exactly one stage (the flow orders them; DVC's repo lock
+forbids parallel repro). The stage's MLflow run id and the flow-run id reach the `realign`
+subprocess through environment variables (see realign_pipeline.tracking); progress reported by the
+stage through `REALIGN_PROGRESS_FILE` is polled while it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
+# Failures worth retrying: another process holds DVC's lock, or a server blipped.
+_TRANSIENT_MARKERS = (
+    "Unable to acquire lock",
+    "is busy",
+    "Connection refused",
+    "Temporary failure in name resolution",
+    "timed out",
+    "503 Service Unavailable",
+)
+
+
+class StageFailedError(RuntimeError):
+    """The stage's command failed; the message holds the tail of its output."""
+
+
+class TransientStageError(StageFailedError):
+    """A failure that a retry may fix (lock contention, an unreachable server)."""
+
+
+@dataclass
+class DvcRun:
+    """What one `dvc repro` of a stage did."""
+
+    stage: str
+    ran: bool
+    duration_s: float
+    output_tail: list[str] = field(default_factory=list)
+
+
+def stage_spec(repo: Path, stage: str) -> dict:
+    """The stage's entry in dvc.yaml (KeyError names the known stages)."""
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    if stage not in stages:
+        raise KeyError(f"stage {stage!r} not in dvc.yaml; known: {', '.join(stages)}")
+    return stages[stage]
+
+
+def _paths(entries: list) -> list[str]:
+    out = []
+    for entry in entries or []:
+        out.extend(entry.keys() if isinstance(entry, dict) else [entry])
+    return out
+
+
+def stage_metrics(repo: Path, stage: str) -> dict[str, float]:
+    """Flattened numeric metrics from the stage's `metrics:` files (missing files are skipped)."""
+    flat: dict[str, float] = {}
+
+    def walk(prefix: str, node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, (int, float)) and not isinstance(node, bool):
+            flat[prefix] = float(node)
+
+    for rel in _paths(stage_spec(repo, stage).get("metrics", [])):
+        path = repo / rel
+        if path.is_file():
+            walk("", json.loads(path.read_text()))
+    return flat
+
+
+def stage_outputs(repo: Path, stage: str) -> list[str]:
+    """The stage's `outs:` paths from dvc.yaml."""
+    return _paths(stage_spec(repo, stage).get("outs", []))
+
+
+def stage_lock_hash(repo: Path, stage: str) -> str:
+    """A short hash of the stage's dvc.lock entry (its cmd, deps, params and outs hashes)."""
+    lock = repo / "dvc.lock"
+    if not lock.is_file():
+        return ""
+    entry = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(stage)
+    if entry is None:
+        return ""
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _poll_progress(path: Path, stop: threading.Event, on_progress: Callable) -> None:
+    last = None
+    while not stop.wait(2.0):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data != last:
+            last = data
+            on_progress(int(data.get("done", 0)), int(data.get("total", 0)))
+
+
+def run_dvc_stage(
+    repo: Path,
+    stage: str,
+    *,
+    force: bool = False,
+    env: dict[str, str] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DvcRun:
+    """Run `dvc repro --single-item STAGE` in `repo` and report whether it ran or was skipped.
+
+    Raises:
+        TransientStageError: a failure worth retrying (DVC lock held, server unreachable).
+        StageFailedError: any other non-zero exit, with the tail of the output.
+    """
+    progress_file = repo / ".dvc" / "tmp" / f"progress-{stage}-{os.getpid()}.json"
+    progress_file.parent.mkdir(parents=True, exist_ok=True)
+    progress_file.unlink(missing_ok=True)
+    cmd = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
+    full_env = {**os.environ, **(env or {}), PROGRESS_ENV: str(progress_file)}
+    start = time.monotonic()
+    stop = threading.Event()
+    poller = None
+    if on_progress is not None:
+        poller = threading.Thread(
+            target=_poll_progress, args=(progress_file, stop, on_progress), daemon=True
+        )
+        poller.start()
+    tail: list[str] = []
+    with subprocess.Popen(
+        cmd,
+        cwd=repo,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            tail = (tail + [line])[-60:]
+            if on_line is not None and line.strip():
+                on_line(line)
+        returncode = proc.wait()
+    stop.set()
+    if poller is not None:
+        poller.join(timeout=5)
+    progress_file.unlink(missing_ok=True)
+    duration = time.monotonic() - start
+    text = "\n".join(tail)
+    if returncode != 0:
+        message = f"stage {stage!r} failed (exit {returncode}):\n{text}"
+        if any(marker in text for marker in _TRANSIENT_MARKERS):
+            raise TransientStageError(message)
+        raise StageFailedError(message)
+    ran = "didn't change, skipping" not in text
+    return DvcRun(stage=stage, ran=ran, duration_s=duration, output_tail=tail)

@@ -1,0 +1,158 @@
+"""One Prefect task per DVC stage.
+
+Each task opens the stage's nested MLflow run under the flow's parent run, runs the DVC stage in a
+subprocess that logs into that run (`REALIGN_RUN_ID`), forwards the stage's output to Prefect's
+run logger, keeps a progress artifact up to date for long stages, and publishes the stage's
+metrics as a table artifact. Only transient failures (DVC lock contention, an unreachable server)
+are retried, with backoff.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.artifacts import (
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from prefect.context import get_run_context
+
+from realign_pipeline.config import load_params
+from realign_pipeline.config.pipeline import STAGES
+from realign_pipeline.tracking import (
+    ENV_FLOW_RUN_ID,
+    ENV_RUN_ID,
+    create_run,
+    end_run,
+    run_url,
+    tracker_for,
+)
+from tasks.dvc_runner import (
+    StageFailedError,
+    TransientStageError,
+    run_dvc_stage,
+    stage_lock_hash,
+    stage_metrics,
+)
+
+PROGRESS_STAGES = {"grpo", "sample", "caption", "align", "evaluate"}
+
+
+@dataclass
+class StageOutcome:
+    """What the flow records per stage (also the row of the stages table artifact)."""
+
+    stage: str
+    status: str  # ran | skipped
+    duration_s: float
+    mlflow_run_id: str
+    mlflow: str
+    dvc_stage_hash: str
+    metrics: dict[str, float]
+
+    def to_row(self) -> dict[str, str]:
+        row = asdict(self)
+        row.pop("metrics")
+        row["duration_s"] = f"{self.duration_s:.1f}"
+        return row
+
+
+def _is_transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's hook signature
+    try:
+        state.result()
+    except TransientStageError:
+        return True
+    except BaseException:  # noqa: BLE001 - anything else is permanent: do not retry
+        return False
+    return False
+
+
+def _flow_run_id() -> str:
+    try:
+        ctx = get_run_context()
+    except RuntimeError:
+        return ""
+    flow_run = getattr(ctx, "flow_run", None)
+    if flow_run is None and getattr(ctx, "task_run", None) is not None:
+        return str(ctx.task_run.flow_run_id or "")
+    return str(flow_run.id) if flow_run else ""
+
+
+@task(
+    name="dvc-stage",
+    task_run_name="{stage}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=_is_transient,
+    log_prints=True,
+)
+def run_stage(
+    stage: str, repo: str, parent_run_id: str | None = None, force: bool = False
+) -> StageOutcome:
+    """Run one DVC stage (skipped by DVC when nothing changed) and publish its result."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+    logger = get_run_logger()
+    root = Path(repo)
+    params = load_params(root / "params.yaml")
+    run_id = create_run(
+        params.tracking,
+        stage,
+        {
+            "realign.stage": stage,
+            "realign.preset": params.preset,
+            "prefect.flow_run_id": _flow_run_id(),
+        },
+        parent_run_id=parent_run_id,
+    )
+    env = {ENV_FLOW_RUN_ID: _flow_run_id()}
+    if run_id:
+        env[ENV_RUN_ID] = run_id
+    on_progress = None
+    if stage in PROGRESS_STAGES:
+        artifact_id = create_progress_artifact(
+            progress=0.0, key=f"progress-{stage.replace('_', '-')}", description=f"{stage} progress"
+        )
+
+        def on_progress(done: int, total: int) -> None:
+            if total > 0:
+                update_progress_artifact(artifact_id, progress=100.0 * done / total)
+
+    try:
+        result = run_dvc_stage(
+            root, stage, force=force, env=env, on_line=logger.info, on_progress=on_progress
+        )
+    except StageFailedError:
+        end_run(params.tracking, run_id, "FAILED")
+        raise
+    stage_hash = stage_lock_hash(root, stage)
+    metrics = stage_metrics(root, stage)
+    tracker = tracker_for(params.tracking, run_id)
+    status = "ran" if result.ran else "skipped"
+    tracker.set_tags({"dvc.stage_hash": stage_hash, "realign.status": status})
+    if not result.ran:
+        tracker.log_metrics(metrics)  # a skipped stage still shows its (unchanged) numbers
+    end_run(params.tracking, run_id)
+    if metrics:
+        create_table_artifact(
+            key=f"metrics-{stage.replace('_', '-')}",
+            table=[{"metric": k, "value": round(v, 6)} for k, v in sorted(metrics.items())],
+            description=f"{stage}: metrics ({'ran' if result.ran else 'skipped, unchanged'})",
+        )
+    logger.info("stage %s %s in %.1fs", stage, status, result.duration_s)
+    return StageOutcome(
+        stage=stage,
+        status=status,
+        duration_s=result.duration_s,
+        mlflow_run_id=run_id or "",
+        mlflow=run_url(params.tracking, run_id),
+        dvc_stage_hash=stage_hash,
+        metrics=metrics,
+    )
+
+
+STAGE_TASKS = {stage: run_stage.with_options(name=stage) for stage in STAGES}
+"""One named task per stage (same body), so the Prefect UI shows `ingest`, `grpo`, ..."""
