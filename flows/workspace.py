@@ -51,14 +51,25 @@ def workspace_lock(repo: Path, holder: str) -> Iterator[None]:
 
 
 def apply_preset(repo: Path, preset: str) -> bool:
-    """Make `presets/<preset>.yaml` the active params.yaml; True when the file changed."""
+    """Make `preset` the active params: True when params.yaml was replaced.
+
+    Nothing changes when params.yaml already holds that preset (its `preset:` key). Otherwise
+    `presets/<preset>.yaml` is copied over params.yaml (`git diff params.yaml` shows the switch;
+    `git checkout params.yaml` restores the committed tiny preset).
+    """
+    import yaml
+
+    target = repo / "params.yaml"
+    current = (yaml.safe_load(target.read_text()) or {}).get("preset") if target.is_file() else None
+    if current == preset:
+        return False
     source = repo / "presets" / f"{preset}.yaml"
     if not source.is_file():
         known = sorted(p.stem for p in (repo / "presets").glob("*.yaml"))
-        raise ValueError(f"unknown preset {preset!r}; known: {', '.join(known)}")
-    target = repo / "params.yaml"
-    if target.is_file() and target.read_bytes() == source.read_bytes():
-        return False
+        raise ValueError(
+            f"params.yaml holds preset {current!r} and there is no presets/{preset}.yaml "
+            f"(known: {', '.join(known)}); restore the tiny preset with `git checkout params.yaml`"
+        )
     tmp = target.with_suffix(".yaml.tmp")
     shutil.copyfile(source, tmp)
     os.replace(tmp, target)

@@ -52,7 +52,6 @@ def make_toy_workspace(root: Path, *, failing: str | None = None) -> Path:
     params["tracking"]["uri"] = f"sqlite:///{root / 'mlflow.db'}"
     params["tracking"]["artifact_root"] = str(root / "mlartifacts")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    shutil.copyfile(root / "params.yaml", root / "presets" / "tiny.yaml")
     (root / "stage.py").write_text(STAGE_SCRIPT)
     stages = {
         "ingest": _stage("ingest", [], failing == "ingest"),
