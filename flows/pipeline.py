@@ -22,13 +22,14 @@ from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import get_run_context
 from prefect.deployments import run_deployment
+from prefect.exceptions import Pause
 from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import STAGES, StageName
-from realign_pipeline.tracking import create_run, end_run, git_commit
+from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
 from tasks.stages import STAGE_TASKS, StageOutcome
 
 EVAL_REPORT = "artifacts/eval/report.md"
@@ -53,7 +54,8 @@ class ReviewDecision(RunInput):
     """The form shown in the Prefect UI while the flow waits for the experts."""
 
     export_path: str = Field(
-        "", description="Experts' export (Label Studio JSON / JSON-MIN, CSV or JSONL), a path "
+        "",
+        description="Experts' export (Label Studio JSON / JSON-MIN, CSV or JSONL), a path "
         "on the flow's machine; copied to review.export_path under data/ and versioned by DVC.",
     )
     use_auto_policy: bool = Field(
@@ -107,8 +109,14 @@ def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, for
     if not flow_run.state or not flow_run.state.is_completed():
         raise RuntimeError(f"stage {stage} on {deployment} ended {flow_run.state}")
     subprocess.run(["dvc", "pull", stage], cwd=root, check=True)
-    return {"stage": stage, "status": f"ran on {deployment}", "duration_s": "",
-            "mlflow_run_id": "", "mlflow": "", "dvc_stage_hash": ""}
+    return {
+        "stage": stage,
+        "status": f"ran on {deployment}",
+        "duration_s": "",
+        "mlflow_run_id": "",
+        "mlflow": "",
+        "dvc_stage_hash": "",
+    }
 
 
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
@@ -140,9 +148,14 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
         wanted = set(run.stages or params.pipeline.stages)
         stages = [s for s in STAGES if s in wanted]
         parent = create_run(
-            params.tracking, "realign-pipeline",
-            {"prefect.flow_run_id": flow_run_id, "realign.preset": params.preset,
-             "mlflow.source.git.commit": git_commit(root), "realign.stage": "pipeline"},
+            params.tracking,
+            "realign-pipeline",
+            {
+                "prefect.flow_run_id": flow_run_id,
+                "realign.preset": params.preset,
+                "mlflow.source.git.commit": git_commit(root),
+                "realign.stage": "pipeline",
+            },
         )
         rows: list[dict] = []
         current = None
@@ -158,6 +171,14 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
                     current, str(root), parent_run_id=parent, force=run.force
                 )
                 rows.append(outcome.to_row())
+        except Pause:
+            # suspended for the experts: this execution ends here; resuming re-runs the flow,
+            # which skips the finished stages and opens a new parent run
+            rows.append({"stage": current or "", "status": "waiting for review"})
+            tracker_for(params.tracking, parent).set_tags({"realign.status": "suspended"})
+            end_run(params.tracking, parent, "KILLED")
+            _publish(rows, root, None)
+            raise
         except BaseException:
             rows.append({"stage": current or "", "status": "FAILED"})
             end_run(params.tracking, parent, "FAILED")
