@@ -1,9 +1,120 @@
-"""`realign` commands of the review stage (being built; see its issue)."""
+"""`realign review export|import|check`: the expert review queue and the alignment pairs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from realign_pipeline.cli.common import (
+    DebugOpt,
+    ParamsOpt,
+    SetOpt,
+    finish,
+    load,
+    setup_logging,
+    stage_run,
+)
+
+DataRootOpt = Annotated[
+    Path, typer.Option("--data-root", help="Root that every image path is under.")
+]
+QueueOpt = Annotated[Path, typer.Option("--queue", help="Review queue folder (export's output).")]
+ExportOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Experts' export (Label Studio JSON / JSON-MIN, or queue.csv/queue.jsonl); "
+        "default: review.export_path.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the review commands to `app`."""
+    """Add the `review` sub-app (export, import, check) to `app`."""
+    review = typer.Typer(
+        name="review", help="Expert review queue (Label Studio) and the alignment pairs."
+    )
+    app.add_typer(review, name="review")
+
+    @review.command("export")
+    def export(
+        samples: Annotated[Path, typer.Option(help="Sample stage output.")] = Path(
+            "artifacts/reasoning/samples.parquet"
+        ),
+        manifest: Annotated[Path, typer.Option(help="Train manifest.")] = Path(
+            "artifacts/manifests/train.parquet"
+        ),
+        data_root: DataRootOpt = Path("data"),
+        out: Annotated[Path, typer.Option(help="Queue folder (replaced).")] = Path(
+            "artifacts/review/queue"
+        ),
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Apply the pre-review policy and write the Label Studio queue."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.review import run_review_export
+
+        with stage_run(cfg, "review_export", cfg.review) as tracker:
+            result = run_review_export(
+                samples, manifest, data_root, out, cfg.review, tracker=tracker
+            )
+            finish(result, tracker)
+
+    @review.command("import")
+    def import_(
+        queue: QueueOpt = Path("artifacts/review/queue"),
+        data_root: DataRootOpt = Path("data"),
+        export: ExportOpt = None,
+        captions: Annotated[
+            Path, typer.Option(help="Caption stage output (optional; absent -> null variants).")
+        ] = Path("artifacts/captions/captions.parquet"),
+        pairs: Annotated[Path, typer.Option(help="Pairs table to write.")] = Path(
+            "artifacts/pairs/pairs.parquet"
+        ),
+        report: Annotated[Path, typer.Option(help="Import report to write.")] = Path(
+            "artifacts/review/import_report.json"
+        ),
+        metrics: Annotated[Path, typer.Option(help="Counts JSON.")] = Path("metrics/review.json"),
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Import the experts' work (or apply the auto policy) and write the pairs."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.review import run_review_import
+
+        with stage_run(cfg, "review_import", cfg.review) as tracker:
+            result = run_review_import(
+                queue,
+                data_root,
+                pairs,
+                report,
+                metrics,
+                cfg.review,
+                export_path=export,
+                captions_path=captions,
+                tracker=tracker,
+            )
+            finish(result, tracker)
+
+    @review.command("check")
+    def check(
+        export: Annotated[Path, typer.Argument(help="Experts' export to validate.")],
+        queue: QueueOpt = Path("artifacts/review/queue"),
+        data_root: DataRootOpt = Path("data"),
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Validate an experts' export against the queue (writes nothing) and print its counts."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.review import check_export
+
+        finish(check_export(export, queue, data_root, cfg.review))
