@@ -1,41 +1,44 @@
 #!/usr/bin/env bash
 # Create (once) and activate the project's virtual environment; source it, don't run it.
 #
-# The environment lives outside the clone, keyed by a hash of the dependency pins, so a second
-# clone or a rerun reuses it and nothing is reinstalled unless pyproject.toml or
-# requirements.lock changed. A fresh machine builds it from scratch (about 6 GB, minutes).
-# Override the location with REALIGN_ENV_HOME. `.venv` in the repo links to it.
-set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PY="${PYTHON:-python3.11}"
-command -v "$PY" >/dev/null 2>&1 || PY=python3
-"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-  || { echo "realign-pipeline needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
+# The environment lives outside the clone, keyed by a hash of requirements.lock (the full pin
+# set), so a second clone or a rerun reuses it and nothing is reinstalled unless the pins
+# changed. A fresh machine builds it from scratch (about 6 GB, a few minutes). Override the
+# location with REALIGN_ENV_HOME. `.venv` in the repo links to it.
+REALIGN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+REALIGN_VENV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/venv-$(sha256sum < "$REALIGN_ROOT/requirements.lock" | cut -c1-16)"
 
-HASH="$(sha256sum < "$ROOT/requirements.lock" | cut -c1-16)"
-ENV_HOME="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}"
-VENV="$ENV_HOME/venv-$HASH"
+# Build in a subshell so `set -e` does not leak into the shell that sources this file.
+(
+  set -euo pipefail
+  ROOT="$REALIGN_ROOT"
+  VENV="$REALIGN_VENV"
+  PY="${PYTHON:-python3.11}"
+  command -v "$PY" >/dev/null 2>&1 || PY=python3
+  "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
+    || { echo "realign-pipeline needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
+  if [ ! -f "$VENV/.complete" ]; then
+    echo "[env] building $VENV (first run: several minutes)" >&2
+    rm -rf "$VENV"
+    mkdir -p "$(dirname "$VENV")"
+    "$PY" -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
+    # torch first, from the pinned build, so nothing else can pull a different one.
+    "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+    "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.lock"
+    touch "$VENV/.complete"
+  fi
+  # The project itself: an editable install of *this* checkout (cheap; redone only when the
+  # venv points at another clone).
+  here="$("$VENV/bin/python" -c 'import realign_pipeline, pathlib; print(pathlib.Path(realign_pipeline.__file__).resolve().parents[1])' 2>/dev/null || true)"
+  if [ "$here" != "$ROOT/src" ]; then
+    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
+  fi
+  ln -sfn "$VENV" "$ROOT/.venv"
+) || return 2 2>/dev/null || exit 2
 
-if [ ! -f "$VENV/.complete" ]; then
-  echo "[env] building $VENV (first run: several minutes)" >&2
-  rm -rf "$VENV"
-  mkdir -p "$ENV_HOME"
-  "$PY" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-  # torch first, from the pinned build, so nothing else can pull a different one.
-  "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
-  "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.lock"
-  touch "$VENV/.complete"
-fi
-
-# The project itself: an editable install of *this* checkout (cheap; redone only when the venv
-# points at another clone).
-if [ "$("$VENV/bin/python" -c 'import realign_pipeline, pathlib; print(pathlib.Path(realign_pipeline.__file__).resolve().parents[1])' 2>/dev/null)" != "$ROOT/src" ]; then
-  "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
-fi
-ln -sfn "$VENV" "$ROOT/.venv"
-export VIRTUAL_ENV="$VENV"
-export PATH="$VENV/bin:$PATH"
+export VIRTUAL_ENV="$REALIGN_VENV"
+export PATH="$REALIGN_VENV/bin:$PATH"
 # Never reach a model hub at run time: the tiny preset builds its models offline.
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"

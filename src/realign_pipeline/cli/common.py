@@ -88,12 +88,13 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 1
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # usage errors (bad option, unknown command) come from typer's bundled click: they know
+        # how to show themselves and carry their exit code
+        code = getattr(exc, "exit_code", None)
+        if callable(getattr(exc, "show", None)) and isinstance(code, int):
             exc.show()
-            return exc.exit_code
+            return code
         raise
     return 0
 
