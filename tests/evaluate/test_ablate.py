@@ -1,0 +1,160 @@
+"""Ablation planning, experiment matching and the comparison table (pure parts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from realign_pipeline.config.evaluate import AblateConfig
+from realign_pipeline.errors import ConfigError
+from realign_pipeline.evaluate.ablate import (
+    TABLES,
+    apply_overrides,
+    build_comparison,
+    experiment_name,
+    find_experiment,
+    parse_experiments,
+    plan_ablation,
+    render_comparison,
+    write_comparison,
+)
+
+ALL = AblateConfig(
+    text_variants=["full", "reasoning_only", "label_caption", "caption_only", "label_only"],
+    training_variants=[
+        "joint_lora",
+        "joint_full",
+        "sequential_full",
+        "sequential_lora",
+        "bce_only_frozen",
+        "bce_only_lora",
+    ],
+    perturbation="none",
+)
+PARAMS = {"align": {"text_variant": "full", "strategy": "joint", "finetune": "lora", "lr": 1e-4}}
+
+
+def test_tables_hold_the_paper_numbers() -> None:
+    text = {v.name: v.paper_macc for v in TABLES["text"]}
+    assert text == {
+        "full": 97.09,
+        "label_caption": 91.63,
+        "reasoning_only": 96.87,
+        "caption_only": 88.32,
+        "label_only": 91.33,
+    }
+    training = {v.name: v.paper_macc for v in TABLES["training"]}
+    assert training["sequential_full"] == 79.07 and training["bce_only_lora"] == 93.68
+
+
+def test_plan_filters_by_params_and_keeps_paper_order() -> None:
+    cfg = ALL.model_copy(update={"text_variants": ["label_only", "full"]})
+    assert [v.tag for v in plan_ablation("text", cfg)] == ["text/full", "text/label_only"]
+    assert len(plan_ablation("all", ALL)) == 11
+    with pytest.raises(ConfigError, match="allowed"):
+        plan_ablation("strategy", ALL)
+
+
+def test_every_variant_pins_the_three_align_keys() -> None:
+    for variant in plan_ablation("all", ALL):
+        assert [k for k, _ in variant.overrides] == [
+            "align.text_variant",
+            "align.strategy",
+            "align.finetune",
+        ]
+    by_tag = {v.tag: v for v in plan_ablation("all", ALL)}
+    # Table 4's full method is Table 5's joint + LoRA: one configuration, one experiment
+    assert by_tag["text/full"].overrides == by_tag["training/joint_lora"].overrides
+    assert by_tag["training/bce_only_frozen"].set_args() == [
+        "-S",
+        "align.text_variant=full",
+        "-S",
+        "align.strategy=bce_only",
+        "-S",
+        "align.finetune=frozen",
+    ]
+
+
+def test_apply_overrides_copies_and_rejects_unknown_sections() -> None:
+    variant = TABLES["text"][-1]  # label_only
+    result = apply_overrides(PARAMS, variant.overrides)
+    assert result["align"]["text_variant"] == "label_only"
+    assert PARAMS["align"]["text_variant"] == "full"  # the input is not mutated
+    with pytest.raises(ConfigError, match="nope"):
+        apply_overrides(PARAMS, [("nope.x", "1")])
+
+
+def test_experiment_name_changes_with_params() -> None:
+    variant = TABLES["text"][0]
+    name = experiment_name(variant, PARAMS)
+    assert name.startswith("text-full-") and name == experiment_name(variant, PARAMS)
+    other = apply_overrides(PARAMS, [("align.lr", 3e-4)])
+    assert experiment_name(variant, other) != name
+
+
+def _exp_show(params: dict, metrics: dict | None, error: dict | None = None) -> list[dict]:
+    """The shape of DVC 3's `dvc exp show --json` (recorded from dvc 3.67)."""
+
+    def entry(rev: str, name: str | None, p: dict, m: dict | None, err=None) -> dict:
+        metric = {"data": m} if m is not None else {"error": {"type": "FileNotFoundError"}}
+        return {
+            "rev": rev,
+            "name": name,
+            "error": err,
+            "data": {
+                "params": {"params.yaml": {"data": p}},
+                "metrics": {"metrics/eval.json": metric},
+            },
+        }
+
+    experiment = entry("abc", "text-label_only-1", params, metrics, error)
+    baseline = entry("base", "main", PARAMS, None)
+    baseline["experiments"] = [{"revs": [experiment], "name": "text-label_only-1"}]
+    return [entry("workspace", None, PARAMS, None), baseline]
+
+
+def test_parse_and_find_experiment_by_params() -> None:
+    wanted = apply_overrides(PARAMS, TABLES["text"][-1].overrides)
+    metrics = {"benchmarks": {"demo": {"none": {"macc": 0.75}}}}
+    workspace, records = parse_experiments(
+        _exp_show(wanted, metrics), params_file="params.yaml", metrics_file="metrics/eval.json"
+    )
+    assert workspace == PARAMS
+    assert find_experiment(records, wanted).metrics == metrics
+    assert find_experiment(records, PARAMS) is None  # other params: not the same experiment
+    # a failed experiment, or one without metrics, is not reused
+    for show in (_exp_show(wanted, metrics, {"msg": "boom"}), _exp_show(wanted, None)):
+        _, records = parse_experiments(
+            show, params_file="params.yaml", metrics_file="metrics/eval.json"
+        )
+        assert find_experiment(records, wanted) is None
+
+
+def test_comparison_table_has_our_macc_and_the_papers(tmp_path: Path) -> None:
+    variants = plan_ablation(
+        "text", ALL.model_copy(update={"text_variants": ["full", "label_only"]})
+    )
+    metrics = {
+        "text/full": {
+            "benchmarks": {"demo": {"none": {"macc": 0.8125}, "jpeg_q75": {"macc": 0.5}}}
+        },
+        "text/label_only": None,  # failed experiment: empty cells, not a crash
+    }
+    table = build_comparison(variants, metrics, benchmarks=["demo"], condition="none")
+    assert table.columns.tolist() == [
+        "table",
+        "variant",
+        "mAcc demo",
+        "paper mAcc (UltraSynth-10k)",
+    ]
+    assert table["mAcc demo"].iloc[0] == pytest.approx(81.25)
+    assert pd.isna(table["mAcc demo"].iloc[1])
+    assert table["paper mAcc (UltraSynth-10k)"].tolist() == [97.09, 91.33]
+    markdown = render_comparison(table)
+    assert "| text | full | 81.25 | 97.09 |" in markdown
+    assert "| text | label_only | n/a | 91.33 |" in markdown
+    csv_path, md_path = write_comparison(table, tmp_path / "abl", "text")
+    assert pd.read_csv(csv_path)["variant"].tolist() == ["full", "label_only"]
+    assert md_path.read_text() == markdown
