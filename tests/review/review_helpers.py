@@ -31,7 +31,7 @@ def sample_row(
     think: str | None,
     answer: str | None,
     format_ok: bool,
-    question_id: int = 0,
+    question_id: str = "q0",
 ) -> dict[str, Any]:
     """One samples.parquet row (contract columns) for a manifest row."""
     return {

@@ -126,10 +126,11 @@ def run_review_import(
     counts = {"queue": len(queue), **head["counts"], "pairs": len(pairs)}
     atomic_write_parquet(pairs_path, pairs_to_arrow(pairs))
     atomic_write_json(report_path, report)
-    atomic_write_json(metrics_path, {"review": counts})
+    rate = float(len(pairs)) / len(queue) if len(queue) else 0.0
+    atomic_write_json(metrics_path, {**counts, "accept_rate": rate})
     logger.info("review import (%s): %s", cfg.mode, counts)
     tracker.log_metrics({f"review_{k}": v for k, v in counts.items()})
-    tracker.log_dict(head, "review/import_report_summary.json")
+    tracker.log_artifact(report_path, "review")
     return StageResult(
         stage="review_import",
         outputs={
@@ -138,9 +139,6 @@ def run_review_import(
             "metrics": str(metrics_path),
         },
         counts=counts,
-        metrics={
-            "pairs": float(len(pairs)),
-            "accept_rate": float(len(pairs)) / len(queue) if len(queue) else 0.0,
-        },
+        metrics={"pairs": float(len(pairs)), "accept_rate": rate},
         extra={"mode": cfg.mode, "export_format": head["export_format"]},
     )

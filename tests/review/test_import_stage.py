@@ -1,0 +1,208 @@
+"""`run_review_import` as a stage: auto policy, pairs columns and variants, captions, the
+min_pairs guard, and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from review_helpers import REPO_ROOT, ls_full_export, write_json
+
+from realign_pipeline.cli import main
+from realign_pipeline.errors import InputError
+from realign_pipeline.review import check_export, run_review_import
+from realign_pipeline.review.pairs import PAIRS_COLUMNS, TEXT_VARIANTS
+
+CONTRACT = (
+    "sample_id",
+    "image_id",
+    "path",
+    "label",
+    "generator",
+    "outcome",
+    "text_full",
+    "text_reasoning_only",
+    "text_label_caption",
+    "text_caption_only",
+    "text_label_only",
+)
+
+
+def _run(exported, tmp_path, **kwargs):
+    out = exported.outputs(tmp_path)
+    cfg = kwargs.pop("cfg", exported.cfg)
+    result = run_review_import(
+        exported.queue_dir,
+        exported.data_root,
+        out["pairs"],
+        out["report"],
+        out["metrics"],
+        cfg,
+        **kwargs,
+    )
+    return result, out
+
+
+def test_auto_policy_accepts_the_whole_queue(exported, tmp_path) -> None:
+    result, out = _run(exported, tmp_path)
+    pairs = pd.read_parquet(out["pairs"])
+    report = json.loads(out["report"].read_text())
+    queue = exported.queue
+    assert report["counts"] == {"accepted": len(queue), "edited": 0, "rejected": 0, "unreviewed": 0}
+    assert report["reasons"]["accepted"]["auto_policy"] == len(queue)
+    assert pairs["sample_id"].tolist() == queue["sample_id"].tolist()
+    assert set(CONTRACT) <= set(pairs.columns) and list(pairs.columns) == list(PAIRS_COLUMNS)
+    assert set(TEXT_VARIANTS.values()) <= set(pairs.columns)
+    assert str(pairs["label"].dtype) == "int8"
+    for row in pairs.itertuples():
+        sentence = f"This is a {'fake' if row.label else 'real'} image."
+        assert row.text_label_only == sentence
+        assert row.text_full == f"{sentence} {row.text_reasoning_only}"
+    # raw-text fallback is recorded per row
+    assert set(pairs["text_source"]) == {"think", "raw_text"}
+    assert pairs["text_caption_only"].isna().all() and pairs["text_label_caption"].isna().all()
+    assert result.counts["pairs"] == len(queue)
+    assert json.loads(out["metrics"].read_text())["accepted"] == len(queue)
+
+
+def test_captions_fill_the_caption_variants(exported, tmp_path) -> None:
+    queue = exported.queue
+    images = sorted(queue["image_id"].unique())
+    captions = pd.DataFrame(
+        {
+            "image_id": images[:-1] * 2,  # the last image has no caption
+            "question_id": "q0",
+            "seed": [1] * (len(images) - 1) + [0] * (len(images) - 1),
+            "temperature": 0.7,
+            "raw_text": [f"late {i}" for i in images[:-1]]
+            + [f"A photo of {i[:6]}." for i in images[:-1]],
+        }
+    )
+    path = tmp_path / "captions.parquet"
+    captions.to_parquet(path, index=False)
+    _, out = _run(exported, tmp_path, captions_path=path)
+    pairs = pd.read_parquet(out["pairs"])
+    has = pairs[pairs["image_id"] != images[-1]]
+    assert (has["text_caption_only"] == has["image_id"].str[:6].map("A photo of {}.".format)).all()
+    assert (
+        has["text_label_caption"] == has["text_label_only"] + " " + has["text_caption_only"]
+    ).all()
+    assert pairs.loc[pairs["image_id"] == images[-1], "text_caption_only"].isna().all()
+
+
+def test_too_few_pairs_fail_with_reasons_and_write_nothing(exported, tmp_path) -> None:
+    export = ls_full_export(exported.tasks, {0: [{"decision": "reject"}], 1: [{}]})
+    path = write_json(tmp_path / "export.json", export)
+    cfg = exported.cfg.model_copy(update={"mode": "human", "min_pairs": 5})
+    with pytest.raises(
+        InputError,
+        match=r"only \d item\(s\) left.*rejected/reviewer_rejected=1"
+        r".*unreviewed/not_annotated=22",
+    ):
+        _run(exported, tmp_path, cfg=cfg, export_path=path)
+    assert not any(p.exists() for p in exported.outputs(tmp_path).values())
+    with pytest.raises(InputError, match="review.min_pairs=5"):
+        check_export(path, exported.queue_dir, exported.data_root, cfg)
+
+
+def test_failed_import_keeps_previous_outputs(exported, tmp_path) -> None:
+    _, out = _run(exported, tmp_path)
+    before = {k: p.read_bytes() for k, p in out.items()}
+    bad = write_json(tmp_path / "bad.json", [{"id": 1, "data": {}, "annotations": []}])
+    cfg = exported.cfg.model_copy(update={"mode": "human"})
+    with pytest.raises(InputError, match="task 1: field 'sample_id' missing"):
+        _run(exported, tmp_path, cfg=cfg, export_path=bad)
+    assert {k: p.read_bytes() for k, p in out.items()} == before
+
+
+def test_cli_export_and_import(exported, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    params = str(REPO_ROOT / "params.yaml")
+    common = ["--params", params, "--set", "tracking.enabled=false", "--set", "review.min_pairs=1"]
+    queue = tmp_path / "queue"
+    assert (
+        main(
+            [
+                "review",
+                "export",
+                "--samples",
+                str(exported.samples),
+                "--manifest",
+                str(exported.manifest),
+                "--data-root",
+                str(exported.data_root),
+                "--out",
+                str(queue),
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (queue / "tasks.json").is_file()
+    assert (
+        main(
+            [
+                "review",
+                "import",
+                "--queue",
+                str(queue),
+                "--data-root",
+                str(exported.data_root),
+                "--pairs",
+                "pairs.parquet",
+                "--report",
+                "report.json",
+                "--metrics",
+                "m.json",
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert len(pd.read_parquet(tmp_path / "pairs.parquet")) == 24
+    # human mode without an export: one line, exit code 2
+    assert (
+        main(
+            [
+                "review",
+                "import",
+                "--queue",
+                str(queue),
+                "--data-root",
+                str(exported.data_root),
+                "--pairs",
+                "p2.parquet",
+                "--report",
+                "r2.json",
+                "--metrics",
+                "m2.json",
+                *common,
+                "--set",
+                "review.mode=human",
+                "--export",
+                "data/review/none.json",
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "p2.parquet").exists()
+    export = write_json(
+        tmp_path / "e.json",
+        ls_full_export(json.loads((queue / "tasks.json").read_text()), {0: [{}]}),
+    )
+    assert (
+        main(
+            [
+                "review",
+                "check",
+                str(export),
+                "--queue",
+                str(queue),
+                "--data-root",
+                str(exported.data_root),
+                *common,
+            ]
+        )
+        == 0
+    )
