@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -147,13 +148,17 @@ def test_rerun_is_byte_identical_and_replaces_stale_files(
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
 
 
-def test_parallel_decoding_matches_in_process(tmp_path: Path) -> None:
+def test_parallel_decoding_matches_in_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     root = tmp_path / "data"
     build_demo_data(root, demo_config(), seed=0)
     cfg = ingest_config(workers=1)
     run_ingest(root, tmp_path / "serial", tmp_path / "s.json", cfg, seed=0)
-    parallel = ingest_config(workers=2, chunk_size=8)
-    result = run_ingest(root, tmp_path / "pool", tmp_path / "p.json", parallel, seed=0)
+    parallel = ingest_config(workers=2, chunk_size=8, pool_min_files=1)
+    with caplog.at_level(logging.INFO, logger="realign_pipeline.data.validate"):
+        result = run_ingest(root, tmp_path / "pool", tmp_path / "p.json", parallel, seed=0)
+    assert "decoding 144 files with 2 processes" in caplog.text
     assert _files(tmp_path / "serial") == _files(tmp_path / "pool")
     assert result.counts["seen"] == result.counts["accepted"] == 144
     assert result.counts["leakage"] == 0 and result.counts["rejected"] == 0

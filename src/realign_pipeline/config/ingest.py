@@ -96,6 +96,11 @@ class IngestConfig(Section):
         ge=0, description="Decoding processes; 0 uses every core available to this process."
     )
     chunk_size: int = Field(gt=0, description="Files handed to a decoding process at a time.")
+    pool_min_files: int = Field(
+        ge=1,
+        description="Decode in this process when there are fewer files than this: starting a "
+        "process pool costs more than it saves on a few small images.",
+    )
 
     @model_validator(mode="after")
     def _check_names_and_extensions(self) -> IngestConfig:

@@ -101,6 +101,7 @@ def _validate(
         min_side=cfg.min_side,
         workers=cfg.workers,
         chunk_size=cfg.chunk_size,
+        pool_min_files=cfg.pool_min_files,
     )
     by_entry = dict(zip(candidates, checks, strict=True))
     accepted: dict[str, list[Row]] = {name: [] for name in scanned}

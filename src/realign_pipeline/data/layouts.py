@@ -15,6 +15,7 @@ unknown one, an unsupported extension. Nothing is skipped silently, so the entri
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import stat
 from dataclasses import dataclass
@@ -79,43 +80,66 @@ def source_root(data_root: Path, source: SourceConfig, key: str) -> Path:
     return path
 
 
-def _walk(root: Path, data_root: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """All file paths under `root` (relative to the resolved `data_root`, sorted) plus rejected
-    folders.
+def _walk(root: str, data_root: str) -> tuple[list[tuple[str, bool]], list[Entry]]:
+    """Every file under `root` as (path relative to `data_root`, is a symlink), plus rejected
+    folders as entries without a source name (both resolved, `root` inside `data_root`).
 
     Symlinked folders inside the data root are followed once (loops are cut); one resolving
-    outside is recorded as a rejection, not entered.
+    outside is recorded as a rejection and not entered, so a file reached without a symlink of
+    its own is always inside the data root. An unreadable folder is recorded, not raised.
     """
-    files: list[str] = []
-    rejected_dirs: list[tuple[str, str]] = []
+    prefix = len(data_root.rstrip(os.sep)) + 1
+    files: list[tuple[str, bool]] = []
+    rejected: list[Entry] = []
     visited: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        real = os.path.realpath(directory)
         if real in visited:
-            dirnames[:] = []
             continue
         visited.add(real)
-        rel_dir = Path(os.path.relpath(dirpath, data_root))
-        keep = []
-        for name in sorted(dirnames):
-            full = Path(dirpath, name)
-            if full.is_symlink() and not Path(os.path.realpath(full)).is_relative_to(data_root):
-                rejected_dirs.append(((rel_dir / name).as_posix(), os.path.realpath(full)))
+        try:
+            with os.scandir(directory) as listing:
+                items = list(listing)
+        except OSError as exc:
+            detail = f"folder cannot be listed: {exc.strerror or exc}"
+            rejected.append(
+                Entry(display_path(directory[prefix:]), "", None, "", "", ("unreadable", detail))
+            )
+            continue
+        for item in items:
+            rel = item.path[prefix:]
+            if not item.is_dir(follow_symlinks=True):
+                files.append((rel, item.is_symlink()))
+            elif not item.is_symlink() or _is_inside(os.path.realpath(item.path), data_root):
+                stack.append(item.path)
             else:
-                keep.append(name)
-        dirnames[:] = keep
-        files.extend((rel_dir / name).as_posix() for name in filenames)
-    return sorted(files), rejected_dirs
+                target = os.path.realpath(item.path)
+                reject = ("symlink_outside_root", f"folder points to {target}")
+                rejected.append(Entry(display_path(rel), "", None, "", "", reject))
+    return sorted(files), rejected
 
 
-def _file_problem(data_root: Path, rel: str) -> tuple[str, str] | None:
-    """A rejection for paths that must not be opened, or None (`data_root` is resolved)."""
+def _is_inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _file_problem(data_root: str, rel: str, may_escape: bool) -> tuple[str, str] | None:
+    """A rejection for paths that must not be opened, or None.
+
+    Args:
+        data_root: the resolved data root.
+        rel: path relative to it.
+        may_escape: the path is (or goes through) a symlink, so where it ends must be checked.
+    """
     if not is_utf8(rel):
         return ("non_utf8_name", "file name is not valid UTF-8 and cannot be stored faithfully")
-    full = data_root / rel
-    real = Path(os.path.realpath(full))
-    if not real.is_relative_to(data_root):  # only a symlink (of the file or a folder) gets here
-        return ("symlink_outside_root", f"points to {real}")
+    full = os.path.join(data_root, rel)
+    if may_escape:
+        real = os.path.realpath(full)
+        if not _is_inside(real, data_root):
+            return ("symlink_outside_root", f"points to {real}")
     try:
         mode = os.stat(full).st_mode
     except OSError as exc:
@@ -153,19 +177,16 @@ def _label_location(
 def scan_folder(
     data_root: Path, source: SourceConfig, root: Path, extensions: frozenset[str]
 ) -> list[Entry]:
-    """Entries of an `aigcdetect` or `folder` source, sorted by path."""
-    files, rejected_dirs = _walk(root, data_root)
-    entries = [
-        Entry(p, source.name, None, "", "", ("symlink_outside_root", f"folder points to {t}"))
-        for p, t in rejected_dirs
-    ]
-    root_rel = Path(os.path.relpath(root, data_root))
-    for rel in files:
-        parts = list(Path(rel).relative_to(root_rel).parts)
-        located, problem = _label_location(parts, source.layout)
-        problem = _file_problem(data_root, rel) or problem
-        if problem is None and Path(rel).suffix.lower() not in extensions:
-            problem = ("unsupported_extension", f"{Path(rel).suffix!r} not in ingest.extensions")
+    """Entries of an `aigcdetect` or `folder` source, sorted by path (`data_root` resolved)."""
+    files, rejected_dirs = _walk(str(root), str(data_root))
+    entries = [dataclasses.replace(e, source=source.name) for e in rejected_dirs]
+    skip = len(os.path.relpath(root, data_root)) + 1 if root != data_root else 0
+    for rel, is_link in files:
+        located, problem = _label_location(rel[skip:].split("/"), source.layout)
+        problem = _file_problem(str(data_root), rel, is_link) or problem
+        suffix = os.path.splitext(rel)[1]
+        if problem is None and suffix.lower() not in extensions:
+            problem = ("unsupported_extension", f"{suffix!r} not in ingest.extensions")
         if problem is not None or located is None:
             reject = problem or ("unexpected_location", "")
             entries.append(Entry(display_path(rel), source.name, None, "", "", reject))
@@ -220,7 +241,7 @@ def scan_csv(
         elif not (data_root / rel).exists() and not (data_root / rel).is_symlink():
             problem = ("missing_file", f"row {row_no}: {raw!r} does not exist")
         else:
-            problem = _file_problem(data_root, rel)
+            problem = _file_problem(str(data_root), rel, may_escape=True)
         if problem is None and label is None:
             value = row.get(opts.label_column)
             problem = ("unknown_label", f"row {row_no}: label {value!r} is not 0/1/real/fake")

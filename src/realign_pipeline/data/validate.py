@@ -22,9 +22,6 @@ from realign_pipeline.images import ImageRejected, decode_image
 
 logger = logging.getLogger(__name__)
 
-# Below this many files a process pool costs more than it saves.
-_MIN_FILES_FOR_POOL = 32
-
 
 @dataclass(frozen=True)
 class FileCheck:
@@ -73,7 +70,13 @@ def available_cores() -> int:
 
 
 def check_files(
-    paths: Sequence[Path], *, max_pixels: int, min_side: int, workers: int, chunk_size: int
+    paths: Sequence[Path],
+    *,
+    max_pixels: int,
+    min_side: int,
+    workers: int,
+    chunk_size: int,
+    pool_min_files: int,
 ) -> list[FileCheck]:
     """Check every file, in input order, with a process pool when it pays.
 
@@ -82,13 +85,14 @@ def check_files(
         max_pixels, min_side: passed to `decode_image`.
         workers: process count; 0 means every available core.
         chunk_size: files per task sent to a worker.
+        pool_min_files: below this many files, decode in this process.
     """
     n_workers = min(workers or available_cores(), max(1, len(paths) // chunk_size))
     work = partial(check_file, max_pixels=max_pixels, min_side=min_side)
     names = [str(p) for p in paths]
     bar = tqdm(total=len(names), desc="ingest: decode", unit="img", disable=None)
     with bar:
-        if n_workers <= 1 or len(names) < _MIN_FILES_FOR_POOL:
+        if n_workers <= 1 or len(names) < pool_min_files:
             logger.info("decoding %d files in-process", len(names))
             results = []
             for name in names:
