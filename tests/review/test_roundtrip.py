@@ -54,6 +54,8 @@ def _check(exported, tmp_path, export_path, expected) -> dict:
     out = exported.outputs(tmp_path)
     cfg = exported.cfg.model_copy(update={"mode": "human"})
     head = check_export(export_path, exported.queue_dir, exported.data_root, cfg)
+    # the flow's pause calls it with the queue alone: settings and root come from the queue
+    assert check_export(export_path, exported.queue_dir) == head
     assert not any(p.exists() for p in out.values())  # the check writes nothing
     result = run_review_import(
         exported.queue_dir,

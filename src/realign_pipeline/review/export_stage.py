@@ -11,6 +11,7 @@ Run: `realign review export --samples artifacts/reasoning/samples.parquet`.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -127,6 +128,8 @@ def run_review_export(
         "dropped_by_reason": dropped_counts,
         "queue_fingerprint": fingerprint,
         "policy": cfg.model_dump(mode="json"),
+        # lets `check_export(path, queue_dir)` find the images without being told the root
+        "data_root_from_queue": os.path.relpath(Path(data_root).resolve(), out_dir.resolve()),
     }
     _write_queue_dir(out_dir, queue, dropped, cfg, summary)
     logger.info(

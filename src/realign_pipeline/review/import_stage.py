@@ -27,7 +27,7 @@ from realign_pipeline.review.outcomes import (
 )
 from realign_pipeline.review.pairs import build_pairs, pairs_to_arrow, read_captions
 from realign_pipeline.review.policy import require_min_items
-from realign_pipeline.review.queue import read_queue
+from realign_pipeline.review.queue import read_queue, read_queue_settings
 from realign_pipeline.review.reading import read_export
 from realign_pipeline.tracking import NullTracker, Tracker
 
@@ -68,11 +68,22 @@ def _review(
 
 
 def check_export(
-    export_path: str | Path, queue_dir: str | Path, data_root: str | Path, cfg: ReviewConfig
+    export_path: str | Path,
+    queue_dir: str | Path,
+    data_root: str | Path | None = None,
+    cfg: ReviewConfig | None = None,
 ) -> dict[str, Any]:
     """Validate an experts' export against the queue without writing anything.
 
     For the pipeline's review pause: call it on the submitted path before resuming the import.
+
+    Args:
+        export_path: the submitted export.
+        queue_dir: the queue folder it must be a review of.
+        data_root: root the image references must stay inside; None: the one the queue was
+            exported from (recorded in its summary.json).
+        cfg: the review section (image references, min_text_chars, min_pairs); None: the
+            settings the queue was exported with.
 
     Returns:
         The import report head: format, task count, counts per outcome and reason, pairs.
@@ -80,8 +91,12 @@ def check_export(
     Raises:
         MissingInputError: the export or the queue is missing.
         InputError: the export is malformed, from another queue, refers outside the data root,
-            or would leave fewer than `cfg.min_pairs` pairs (the message says which and where).
+            or would leave fewer than `min_pairs` pairs (the message says which and where).
     """
+    if cfg is None or data_root is None:
+        recorded_cfg, recorded_root = read_queue_settings(queue_dir)
+        cfg = cfg or recorded_cfg
+        data_root = data_root if data_root is not None else recorded_root
     human = cfg.model_copy(update={"mode": "human"})
     _, _, head = _review(Path(queue_dir), Path(data_root), human, Path(export_path))
     return head

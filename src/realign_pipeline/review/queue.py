@@ -24,10 +24,12 @@ Columns of queue.parquet:
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pandas as pd
 
+from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.errors import InputError, MissingInputError
 
 QUEUE_FILE = "queue.parquet"
@@ -109,3 +111,23 @@ def read_queue(queue_dir: str | Path) -> tuple[pd.DataFrame, str]:
             "re-run `realign review export`"
         )
     return queue.reset_index(drop=True), fingerprint
+
+
+def read_queue_settings(queue_dir: str | Path) -> tuple[ReviewConfig, Path]:
+    """The review settings a queue was exported with and its data root (from summary.json).
+
+    Raises:
+        MissingInputError: the summary does not exist.
+        InputError: it lacks the settings (a queue from an older export: export again).
+    """
+    queue_dir = Path(queue_dir)
+    path = queue_dir / SUMMARY_FILE
+    if not path.is_file():
+        raise MissingInputError(
+            f"review queue summary not found: {path} (run `realign review export`)"
+        )
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    if "policy" not in summary or "data_root_from_queue" not in summary:
+        raise InputError(f"{path}: no recorded settings; re-run `realign review export`")
+    cfg = ReviewConfig.model_validate(summary["policy"])
+    return cfg, (queue_dir / summary["data_root_from_queue"]).resolve()
