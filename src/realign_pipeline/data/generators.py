@@ -33,6 +33,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage
 
+from realign_pipeline.config.demo_data import GeneratorName
+
 __all__ = ["StandInGenerator", "create_fake", "list_generators"]
 
 FakeFn = Callable[[np.ndarray, np.random.Generator, np.random.Generator], np.ndarray]
@@ -138,7 +140,7 @@ def _make_patch_mosaic(
     return out
 
 
-_REGISTRY: dict[str, StandInGenerator] = {
+_REGISTRY: dict[GeneratorName, StandInGenerator] = {
     "upsampler": StandInGenerator(
         _make_upsampler, "untrained transposed-conv upsampler: checkerboard spectrum"
     ),
@@ -171,10 +173,9 @@ def describe_generator(name: str) -> str:
 
 
 def _get(name: str) -> StandInGenerator:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise KeyError(f"unknown generator {name!r}; available: {list_generators()}") from None
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown generator {name!r}; available: {list_generators()}")
+    return _REGISTRY[name]  # type: ignore[index]
 
 
 def create_fake(

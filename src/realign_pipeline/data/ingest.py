@@ -262,6 +262,47 @@ def _write_outputs(
         write_table(tmp / LEAKAGE_FILE, leakage, LEAKAGE_SCHEMA, ("train_path", "benchmark_path"))
 
 
+def _assign(
+    accepted: dict[str, list[Row]], rejected: list[Row], cfg: IngestConfig, seed: int
+) -> tuple[dict[str, list[Row]], list[Row], list[Row]]:
+    """Dedupe, remove leakage and split: (rows per manifest file, all rejections, leakage)."""
+    rejected = list(rejected)
+    train_names = [s.name for s in cfg.train_sources]
+    train_pool, dupes = _dedupe([r for n in train_names for r in accepted[n]])
+    rejected += dupes
+    benches: dict[str, list[Row]] = {}
+    for source in cfg.benchmarks:
+        rows, dupes = _dedupe(accepted[source.name])
+        benches[source.name] = [{**r, "split": "benchmark"} for r in rows]
+        rejected += dupes
+    train_pool, leakage, leaked = _find_leakage(train_pool, benches, cfg.drop_leakage)
+    rejected += leaked
+    train, val = _split(train_pool, cfg.val_fraction, seed)
+    manifests = {TRAIN_FILE: train, VAL_FILE: val}
+    manifests.update({benchmark_file(name): rows for name, rows in benches.items()})
+    return manifests, rejected, leakage
+
+
+def _report(
+    summary: dict[str, Any],
+    counts: dict[str, int],
+    tracker: Tracker,
+    metrics_path: str | Path,
+    rejected_path: Path,
+) -> None:
+    logger.info(
+        "ingest: %d seen, %d accepted, %d rejected %s, %d leaked",
+        summary["seen"],
+        summary["accepted"],
+        summary["rejected"],
+        summary["rejected_by_reason"],
+        summary["leakage"],
+    )
+    tracker.log_metrics(counts)
+    tracker.log_artifact(metrics_path, "ingest")
+    tracker.log_artifact(rejected_path, "ingest")
+
+
 def run_ingest(
     data_root: str | Path,
     out_dir: str | Path,
@@ -296,20 +337,7 @@ def run_ingest(
     scanned = _scan_all(root, cfg)
     accepted, rejected = _validate(root, scanned, cfg)
 
-    train_names = [s.name for s in cfg.train_sources]
-    train_pool, dupes = _dedupe([r for n in train_names for r in accepted[n]])
-    rejected += dupes
-    benches: dict[str, list[Row]] = {}
-    for source in cfg.benchmarks:
-        rows, dupes = _dedupe(accepted[source.name])
-        benches[source.name] = [{**r, "split": "benchmark"} for r in rows]
-        rejected += dupes
-    train_pool, leakage, leaked = _find_leakage(train_pool, benches, cfg.drop_leakage)
-    rejected += leaked
-    train, val = _split(train_pool, cfg.val_fraction, seed)
-
-    manifests = {TRAIN_FILE: train, VAL_FILE: val}
-    manifests.update({benchmark_file(name): rows for name, rows in benches.items()})
+    manifests, rejected, leakage = _assign(accepted, rejected, cfg, seed)
     out_dir = Path(out_dir)
     _write_outputs(out_dir, manifests, rejected, leakage)
     summary = _summarise(scanned, manifests, rejected, leakage)
@@ -317,17 +345,7 @@ def run_ingest(
     atomic_write_json(metrics_path, summary)
 
     counts = _flat_counts(summary)
-    logger.info(
-        "ingest: %d seen, %d accepted, %d rejected %s, %d leaked",
-        summary["seen"],
-        summary["accepted"],
-        summary["rejected"],
-        summary["rejected_by_reason"],
-        summary["leakage"],
-    )
-    tracker.log_metrics(counts)
-    tracker.log_artifact(metrics_path, "ingest")
-    tracker.log_artifact(out_dir / REJECTED_FILE, "ingest")
+    _report(summary, counts, tracker, metrics_path, out_dir / REJECTED_FILE)
     outputs = {Path(name).stem: str(out_dir / name) for name in manifests}
     outputs.update(
         rejected=str(out_dir / REJECTED_FILE),

@@ -115,10 +115,18 @@ def _walk(root: str, data_root: str) -> tuple[list[tuple[str, bool]], list[Entry
             elif not item.is_symlink() or _is_inside(os.path.realpath(item.path), data_root):
                 stack.append(item.path)
             else:
-                target = os.path.realpath(item.path)
-                reject = ("symlink_outside_root", f"folder points to {target}")
+                reject = ("symlink_outside_root", f"folder {_link_text(item.path)}")
                 rejected.append(Entry(display_path(rel), "", None, "", "", reject))
     return sorted(files), rejected
+
+
+def _link_text(path: str) -> str:
+    """What a link escaping the root says (its own text, not this machine's resolved path, so
+    the rejected table is the same on every clone)."""
+    try:
+        return f"links to {display_path(os.readlink(path))!r}, outside the data root"
+    except OSError:  # not a link itself: a folder on its path is
+        return "resolves outside the data root through a symlinked folder"
 
 
 def _is_inside(path: str, root: str) -> bool:
@@ -137,9 +145,8 @@ def _file_problem(data_root: str, rel: str, may_escape: bool) -> tuple[str, str]
         return ("non_utf8_name", "file name is not valid UTF-8 and cannot be stored faithfully")
     full = os.path.join(data_root, rel)
     if may_escape:
-        real = os.path.realpath(full)
-        if not _is_inside(real, data_root):
-            return ("symlink_outside_root", f"points to {real}")
+        if not _is_inside(os.path.realpath(full), data_root):
+            return ("symlink_outside_root", _link_text(full))
     try:
         mode = os.stat(full).st_mode
     except OSError as exc:
