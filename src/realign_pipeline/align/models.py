@@ -1,0 +1,141 @@
+"""open_clip factory for alignment: a CLIP from a name plus a pretrained tag, a local checkpoint
+file, or random weights, and the detector spec that describes its image tower.
+
+The tiny preset's architecture lives in `realign_pipeline/model_configs/` and is registered with
+open_clip before any lookup, so `create_clip("realign-tiny-vit", None, seed=0)` works offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from realign_pipeline.config.align import AlignConfig
+from realign_pipeline.detector.spec import FORMAT_VERSION, DetectorSpec, HeadSpec
+from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.model_configs import register_model_configs
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClipBundle:
+    """A CLIP model with what is needed to tokenize, preprocess and identify it.
+
+    Attributes:
+        model: the open_clip CLIP (both towers, float32, on CPU).
+        tokenizer: open_clip tokenizer of the architecture.
+        model_config: effective open_clip config (quick_gelu set as the weights need).
+        preprocess: open_clip preprocess config of the weights (size, mean, std, ...).
+        model_key: identity of the weights (name + tag, file hash, or seed), keys the text cache.
+    """
+
+    model: nn.Module
+    tokenizer: Any
+    model_config: dict[str, Any]
+    preprocess: dict[str, Any]
+    model_key: str
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _resolve_weights(model_name: str, pretrained: str | None, seed: int) -> tuple[bool, str]:
+    """(quick_gelu needed by the weights, model key) for a pretrained tag, file or None."""
+    import open_clip
+
+    if pretrained is None:
+        return False, f"{model_name}|random|seed={seed}"
+    tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
+    if tag_cfg:
+        return bool(tag_cfg.get("quick_gelu", False)), f"{model_name}|{pretrained}"
+    path = Path(pretrained)
+    if path.is_file():
+        return False, f"{model_name}|file-sha256={_file_sha256(path)}"
+    tags = open_clip.list_pretrained_tags_by_model(model_name)
+    raise ConfigError(
+        f"align.pretrained={pretrained!r} is neither a pretrained tag of {model_name!r} "
+        f"(known: {tags or 'none'}) nor an existing checkpoint file; use null for random weights"
+    )
+
+
+def create_clip(model_name: str, pretrained: str | None, *, seed: int) -> ClipBundle:
+    """Build an open_clip CLIP on CPU in float32.
+
+    Args:
+        model_name: open_clip architecture name (built-in or from `model_configs/`).
+        pretrained: a pretrained tag (`openai`), a local checkpoint file, or None (random weights,
+            seeded by `seed` so a rebuild gives identical weights).
+        seed: seed of the random initialisation.
+
+    Raises:
+        ConfigError: unknown architecture or pretrained value.
+        InputError: the weights of a tag are not available offline.
+    """
+    import open_clip
+
+    register_model_configs()
+    model_config = open_clip.get_model_config(model_name)
+    if model_config is None:
+        raise ConfigError(
+            f"align.model_name={model_name!r} is not an open_clip architecture; see "
+            "open_clip.list_models() (tiny preset: realign-tiny-vit)"
+        )
+    quick_gelu, model_key = _resolve_weights(model_name, pretrained, seed)
+    torch.manual_seed(seed)
+    try:
+        model = open_clip.create_model(
+            model_name, pretrained=pretrained, force_quick_gelu=quick_gelu, weights_only=True
+        )
+    except RuntimeError as exc:
+        raise InputError(
+            f"could not load weights {pretrained!r} for {model_name!r}: {exc} (offline runs need "
+            "the weights in the local cache or a checkpoint file path)"
+        ) from None
+    model_config = {**model_config, "quick_gelu": quick_gelu}
+    preprocess = dict(model.visual.preprocess_cfg)
+    tokenizer = open_clip.get_tokenizer(model_name)
+    logger.info("Built CLIP %s (weights: %s)", model_name, pretrained or "random")
+    return ClipBundle(model.float(), tokenizer, model_config, preprocess, model_key)
+
+
+def create_spec(bundle: ClipBundle, cfg: AlignConfig, provenance: dict[str, Any]) -> DetectorSpec:
+    """The detector spec of `bundle`'s image tower with the head and threshold of `cfg`."""
+    size = bundle.preprocess["size"]
+    side = size if isinstance(size, int) else size[0]
+    if not isinstance(size, int) and size[0] != size[1]:
+        raise ConfigError(f"align.model_name={cfg.model_name!r}: non-square input {size}")
+    return DetectorSpec.model_validate(
+        {
+            "format_version": FORMAT_VERSION,
+            "architecture": cfg.model_name,
+            "model_config": {
+                "embed_dim": bundle.model_config["embed_dim"],
+                "vision_cfg": bundle.model_config["vision_cfg"],
+                "quick_gelu": bundle.model_config["quick_gelu"],
+            },
+            "image_size": side,
+            "mean": list(bundle.preprocess["mean"]),
+            "std": list(bundle.preprocess["std"]),
+            "interpolation": bundle.preprocess["interpolation"],
+            "resize_mode": bundle.preprocess["resize_mode"],
+            "threshold": cfg.threshold,
+            "head": HeadSpec(
+                in_dim=bundle.model_config["embed_dim"],
+                hidden_dim=cfg.head_hidden_dim,
+                normalize_input=cfg.head_normalize_input,
+            ),
+            "provenance": provenance,
+        }
+    )
