@@ -10,6 +10,7 @@ Run: `realign review export --samples artifacts/reasoning/samples.parquet`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -76,7 +77,8 @@ def _write_queue_dir(
         atomic_write_parquet(tmp / q.QUEUE_FILE, queue)
         atomic_write_parquet(tmp / q.DROPPED_FILE, dropped)
         atomic_write_text(tmp / q.CONFIG_FILE, config)
-        atomic_write_json(tmp / q.TASKS_FILE, tasks)
+        # compact: json's C encoder only runs without indent (tasks.json can hold 100k tasks)
+        atomic_write_text(tmp / q.TASKS_FILE, json.dumps(tasks, ensure_ascii=False) + "\n")
         atomic_write_text(tmp / q.CSV_FILE, format_csv(rows))
         atomic_write_text(tmp / q.JSONL_FILE, format_jsonl(rows))
         atomic_write_json(tmp / q.SUMMARY_FILE, summary)

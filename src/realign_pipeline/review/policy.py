@@ -78,7 +78,7 @@ def _join_manifest(samples: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFram
 
 
 def _pick_text(df: pd.DataFrame, fallback_raw_text: bool) -> pd.DataFrame:
-    think = df["think"].where(df["think"].notna(), None)
+    think = df["think"]
     has_think = think.map(lambda t: isinstance(t, str) and t.strip() != "")
     raw = df["raw_text"].map(lambda t: t if isinstance(t, str) else "")
     df["text_source"] = has_think.map({True: "think", False: "raw_text"})
@@ -99,12 +99,12 @@ def _first_reasons(df: pd.DataFrame, data_root: Path, cfg: ReviewConfig) -> pd.S
         reason[(reason == "") & mask.astype(bool)] = name
 
     mark(~df["in_manifest"], "not_in_manifest")
-    inside = df["path"].map(lambda p: isinstance(p, str) and is_within(data_root, p))
-    mark(~inside, "path_outside_root")
-    exists = [
-        bool(ok) and (data_root / p).is_file() for p, ok in zip(df["path"], inside, strict=True)
-    ]
-    mark(~pd.Series(exists, index=df.index), "image_missing")
+    # several samples share an image: check each distinct path once
+    paths = {p for p in df["path"] if isinstance(p, str)}
+    inside = {p: is_within(data_root, p) for p in paths}
+    exists = {p: inside[p] and (data_root / p).is_file() for p in paths}
+    mark(~df["path"].map(lambda p: inside.get(p, False)).astype(bool), "path_outside_root")
+    mark(~df["path"].map(lambda p: exists.get(p, False)).astype(bool), "image_missing")
     if cfg.drop_bad_format:
         mark(~df["format_ok"].fillna(False).astype(bool), "bad_format")
     if cfg.drop_incorrect:
