@@ -101,7 +101,9 @@ def _walk(root: str, data_root: str) -> tuple[list[tuple[str, bool]], list[Entry
         visited.add(real)
         try:
             with os.scandir(directory) as listing:
-                items = list(listing)
+                # sorted: which alias of a folder reached twice is kept must not depend on
+                # the file system's listing order
+                items = sorted(listing, key=lambda item: item.name)
         except OSError as exc:
             detail = f"folder cannot be listed: {exc.strerror or exc}"
             rejected.append(
@@ -152,7 +154,7 @@ def _file_problem(data_root: str, rel: str, may_escape: bool) -> tuple[str, str]
     except OSError as exc:
         return ("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
     if not stat.S_ISREG(mode):
-        return ("not_a_regular_file", "a device, pipe or socket")
+        return ("not_a_regular_file", "a folder, device, pipe or socket: never opened")
     return None
 
 
