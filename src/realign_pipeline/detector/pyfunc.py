@@ -48,7 +48,10 @@ class DetectorPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         self.detector = load_detector(context.artifacts[ARTIFACT_KEY])
 
-    def predict(self, context: Any, model_input: Any, params: dict | None = None) -> pd.DataFrame:
+    # No type hints here on purpose: MLflow would derive a schema from them that overrides the
+    # explicit signature (optional `path` or binary `image` column) logged with the model.
+    def predict(self, context, model_input, params=None):
+        """p_fake, label and error for each row of `model_input` (see the module docstring)."""
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         if "path" in frame.columns:
             names = [str(p) for p in frame["path"]]
@@ -79,6 +82,19 @@ def _requirements() -> list[str]:
     return pins
 
 
+def _signature() -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema(
+        [ColSpec("string", "path", required=False), ColSpec("binary", "image", required=False)]
+    )
+    outputs = Schema(
+        [ColSpec("double", "p_fake"), ColSpec("string", "label"), ColSpec("string", "error")]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs)
+
+
 def log_detector_model(tracker: Any, detector_dir: Path) -> str:
     """Log `detector_dir` as a pyfunc model named `detector` in the tracker's run.
 
@@ -93,5 +109,6 @@ def log_detector_model(tracker: Any, detector_dir: Path) -> str:
             artifacts={ARTIFACT_KEY: str(Path(detector_dir).resolve())},
             code_paths=[str(package_dir)],
             pip_requirements=_requirements(),
+            signature=_signature(),
         )
     return f"runs:/{tracker.run_id}/{MODEL_NAME}"
