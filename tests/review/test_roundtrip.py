@@ -124,7 +124,9 @@ def test_round_trip_plain_files(exported, tmp_path, fmt) -> None:
     for index, row in enumerate(rows):
         case = index % 4
         if case == 0:
-            row.update(decision="keep", verdict=row["label"], text=f'Edited "{index}",\nline 2')
+            # quotes, commas, newlines and separators that str.splitlines would cut at
+            text = f'Edited "{index}",\nline 2\u2028\x85\x1e end'
+            row.update(decision="keep", verdict=row["label"], text=text)
             expected[row["sample_id"]] = ("edited", row["text"])
         elif case == 1:
             row.update(decision="keep", verdict=row["label"])

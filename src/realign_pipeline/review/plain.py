@@ -79,7 +79,11 @@ def format_jsonl(rows: list[dict[str, str]]) -> str:
 
 
 def _read_rows(path: Path, fmt: str) -> list[tuple[str, dict[str, Any]]]:
-    text = path.read_text(encoding="utf-8-sig")
+    try:  # newline="": carriage returns inside quoted fields stay as written
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason})") from None
     if fmt == "csv":
         reader = csv.DictReader(io.StringIO(text, newline=""))
         missing = [c for c in PLAIN_COLUMNS if c not in (reader.fieldnames or [])]
@@ -88,7 +92,9 @@ def _read_rows(path: Path, fmt: str) -> list[tuple[str, dict[str, Any]]]:
         # line numbers count the header as line 1
         return [(f"row {i + 2}", dict(r)) for i, r in enumerate(reader)]
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only: str.splitlines would also cut at U+2028, U+0085 or \x1e, which
+    # json.dumps(ensure_ascii=False) leaves unescaped inside strings
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
