@@ -71,3 +71,17 @@ def test_atomic_dir_swaps_whole_folder_or_nothing(tmp_path: Path) -> None:
         (tmp / "x.bin").write_bytes(b"v3")
     assert sorted(p.name for p in target.iterdir()) == ["x.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "f.txt", "x")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("y")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
