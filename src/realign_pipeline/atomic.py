@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
