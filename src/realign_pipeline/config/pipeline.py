@@ -9,8 +9,15 @@ from pydantic import Field
 from realign_pipeline.config.base import Section
 
 StageName = Literal[
-    "ingest", "tiny_models", "grpo", "sample", "caption", "review_export", "review_import",
-    "align", "evaluate",
+    "ingest",
+    "tiny_models",
+    "grpo",
+    "sample",
+    "caption",
+    "review_export",
+    "review_import",
+    "align",
+    "evaluate",
 ]
 STAGES: tuple[str, ...] = StageName.__args__  # type: ignore[attr-defined]
 
