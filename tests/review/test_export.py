@@ -14,7 +14,7 @@ from review_helpers import make_samples, review_config, write_samples
 from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.review import run_review_export
 from realign_pipeline.review.labelstudio import image_reference, parse_image_reference
-from realign_pipeline.review.queue import QUEUE_COLUMNS, read_queue
+from realign_pipeline.review.queue import QUEUE_COLUMNS, read_queue, read_queue_settings
 
 FILES = (
     "queue.parquet",
@@ -177,3 +177,14 @@ def test_read_queue_detects_a_hand_edited_queue(exported, tmp_path: Path) -> Non
     queue.to_parquet(exported.queue_dir / "queue.parquet", index=False)
     with pytest.raises(InputError, match="fingerprint does not match"):
         read_queue(exported.queue_dir)
+
+
+def test_queue_settings_are_recorded_for_check_export(exported) -> None:
+    cfg, root = read_queue_settings(exported.queue_dir)
+    assert cfg == exported.cfg and root == exported.data_root.resolve()
+    summary_path = exported.queue_dir / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["policy"]["renamed_key"] = 1  # a queue exported by another version
+    summary_path.write_text(json.dumps(summary))
+    with pytest.raises(InputError, match="recorded settings no longer valid"):
+        read_queue_settings(exported.queue_dir)

@@ -28,6 +28,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.errors import InputError, MissingInputError
@@ -129,5 +130,11 @@ def read_queue_settings(queue_dir: str | Path) -> tuple[ReviewConfig, Path]:
     summary = json.loads(path.read_text(encoding="utf-8"))
     if "policy" not in summary or "data_root_from_queue" not in summary:
         raise InputError(f"{path}: no recorded settings; re-run `realign review export`")
-    cfg = ReviewConfig.model_validate(summary["policy"])
+    try:
+        cfg = ReviewConfig.model_validate(summary["policy"])
+    except ValidationError as exc:
+        raise InputError(
+            f"{path}: recorded settings no longer valid ({exc.error_count()} error(s)); re-run "
+            "`realign review export`"
+        ) from None
     return cfg, (queue_dir / summary["data_root_from_queue"]).resolve()
