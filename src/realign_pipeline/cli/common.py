@@ -73,6 +73,34 @@ def finish(result: Any, tracker: Any | None = None) -> None:
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
+PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
+
+
+def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | None:
+    """A `(done, total)` callback writing progress JSON to `$REALIGN_PROGRESS_FILE`, if set.
+
+    The Prefect task running the stage polls that file to update a progress artifact; without
+    the variable (plain CLI or `dvc repro`) there is no hook.
+    """
+    target = os.environ.get(PROGRESS_ENV)
+    if not target:
+        return None
+    import time
+
+    from realign_pipeline.atomic import atomic_write_json
+
+    last = [float("-inf")]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < min_interval_s:
+            return
+        last[0] = now
+        atomic_write_json(target, {"done": int(done), "total": int(total)})
+
+    return report
+
+
 def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
     """Run the typer app; print project errors as one line and return exit code 2."""
     debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get(_DEBUG_ENV)
