@@ -117,6 +117,14 @@ RULES = [
         "unchanged",
         "=",
     ),
+    # answer tags are not reasoning: dropped from an edit
+    (
+        "good",
+        lambda lab, oth, q: [{"text": f"Six fingers. <answer>{lab}</answer>"}],
+        "edited",
+        "text_edited",
+        "Six fingers.",
+    ),
     # a <think> wrapper around new text: the new reasoning is what is kept
     (
         "good",

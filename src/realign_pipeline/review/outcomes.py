@@ -55,19 +55,20 @@ def normalise_text(text: str) -> str:
 
 
 def extract_reasoning(text: str) -> str:
-    """The reasoning inside a reviewer's text: `<think>` content, without the label sentence."""
+    """The reasoning inside a reviewer's text: the `<think>` content if any, without
+    `<answer>` blocks and without a leading "This is a real/fake image." sentence."""
     text = normalise_text(text)
     match = _THINK.search(text)
     if match:
         text = match.group(1).strip()
+    text = _ANSWER.sub(" ", text).strip()
     return _PREFIX.sub("", text, count=1).strip()
 
 
 def has_reasoning(text: str, min_chars: int) -> bool:
-    """False for a bare verdict (`fake`, `<answer>real</answer>`) or text under `min_chars`."""
-    rest = _ANSWER.sub(" ", text).strip()
-    bare = re.sub(r"[\W_]+", "", rest).casefold()
-    return len(rest) >= min_chars and bare not in LABEL_NAMES.values()
+    """False for a bare verdict (`fake`, `Real!`) or a text under `min_chars` characters."""
+    bare = re.sub(r"[\W_]+", "", text).casefold()
+    return len(text) >= min_chars and bare not in LABEL_NAMES.values()
 
 
 def check_tasks(
