@@ -99,3 +99,13 @@ def new_fake_backend() -> type[FakeBackend]:
 def failing_backend() -> FailingBackend:
     """A backend that fails the test if anything is generated."""
     return FailingBackend()
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():  # noqa: ANN202
+    """The backend sets torch's process-wide thread count (cpu_threads); undo it per test."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

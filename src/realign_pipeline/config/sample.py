@@ -77,6 +77,11 @@ class GenerationConfig(Section):
     device: str = Field(
         min_length=1, description="Torch device for the transformers backend: cpu, cuda, cuda:1."
     )
+    cpu_threads: int = Field(
+        ge=0,
+        description="torch CPU threads for the transformers backend (0 = torch's default). Tiny "
+        "models on a shared CPU run fastest with 1; results may differ across thread counts.",
+    )
     vllm: VllmConfig
 
     @field_validator("seeds")

@@ -33,6 +33,7 @@ class GenerationSettings:
     max_new_tokens: int
     dtype: str
     device: str
+    cpu_threads: int = 0
 
 
 @dataclass(frozen=True)

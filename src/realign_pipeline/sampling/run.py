@@ -86,6 +86,7 @@ def _settings(cfg: SampleConfig | CaptionConfig, system_prompt: str | None) -> G
         max_new_tokens=cfg.max_new_tokens,
         dtype=cfg.dtype,
         device=cfg.device,
+        cpu_threads=cfg.cpu_threads,
     )
 
 
@@ -121,6 +122,7 @@ def _fingerprint(
         "max_new_tokens": settings.max_new_tokens,
         "batch_size": cfg.batch_size,
         "dtype": settings.dtype,
+        "cpu_threads": settings.cpu_threads,
     }
 
 

@@ -52,7 +52,13 @@ class TransformersBackend:
     """A VLM loaded with `models.vlm.load_vlm`, generating batches of image questions."""
 
     def __init__(self, model_name: str, settings: GenerationSettings) -> None:
+        """Load the model; `settings.cpu_threads > 0` sets torch's (process-wide) CPU threads."""
+        import torch
+
         from realign_pipeline.models.vlm import load_vlm
+
+        if settings.cpu_threads > 0:
+            torch.set_num_threads(settings.cpu_threads)
 
         self.model_id = model_name
         self.settings = settings

@@ -1,0 +1,179 @@
+"""Sampling throughput: batched transformers generation vs one image at a time, in one run.
+
+Builds the tiny Qwen2.5-VL of the tiny preset (or takes `--model`), makes `--images` seeded
+images, and generates the same keys (every image x the paper's question x `--seeds`, at the
+tiny preset's temperature, top_p, top_k and max_new_tokens) two ways, each in its own child
+process so that its peak memory is its own:
+
+- batched: `TransformersBackend.generate` over `--batch-size` prompts per call (the stage's path);
+- single: the same backend, one prompt per call (the naive loop).
+
+Reported: generations/s and generated tokens/s of each, their ratio, and the peak RSS of each
+child (whole process: Python, torch, model) and its growth over the RSS after loading the model.
+The last stdout line is the figures as JSON for bench/run.py.
+
+Run: `python bench/sampling.py [--images 32] [--batch-size 16] [--repeats 2]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _images(n: int, size: int) -> list:
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return [
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(n)
+    ]
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Time one mode in this process and print its JSON line."""
+    import torch
+
+    from realign_pipeline.config import load_params
+    from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT, PAPER_QUESTION
+    from realign_pipeline.sampling.backend import GenerationSettings
+    from realign_pipeline.sampling.transformers_backend import TransformersBackend
+
+    torch.set_num_threads(args.threads)
+    cfg = load_params(args.params).sample
+    settings = GenerationSettings(
+        DEFAULT_SYSTEM_PROMPT, cfg.top_p, cfg.top_k, cfg.max_new_tokens, "float32", "cpu"
+    )
+    backend = TransformersBackend(args.model, settings)
+    images = _images(args.images, args.image_size)
+    chunk = args.batch_size if args.mode == "batched" else 1
+    temperature = cfg.temperatures[0]
+    backend.generate(images[:chunk], [PAPER_QUESTION] * chunk, 0, temperature)  # warm-up
+    base_rss = _rss_mb()
+    best, tokens = float("inf"), 0
+    for _ in range(args.repeats):
+        start, tokens = time.perf_counter(), 0
+        for seed in range(args.seeds):
+            for i in range(0, len(images), chunk):
+                part = images[i : i + chunk]
+                out = backend.generate(part, [PAPER_QUESTION] * len(part), seed, temperature)
+                tokens += sum(g.n_tokens for g in out)
+        best = min(best, time.perf_counter() - start)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    n = len(images) * args.seeds
+    print(
+        json.dumps(
+            {
+                "mode": args.mode,
+                "generations": n,
+                "seconds": best,
+                "generations_per_s": n / best,
+                "tokens_per_s": tokens / best,
+                "peak_rss_mb": peak_mb,
+                "rss_growth_mb": peak_mb - base_rss,
+            }
+        )
+    )
+
+
+def _build_model(params: str, out: Path) -> str:
+    from realign_pipeline.config import load_params
+    from realign_pipeline.models import build_tiny_vlm
+
+    return str(build_tiny_vlm(out, load_params(params).tiny_models, seed=0))
+
+
+def _run_child(args: argparse.Namespace, mode: str, model: str) -> dict:
+    cmd = [
+        sys.executable, __file__, "--child", "--mode", mode, "--model", model,
+        "--params", args.params, "--images", str(args.images), "--seeds", str(args.seeds),
+        "--batch-size", str(args.batch_size), "--repeats", str(args.repeats),
+        "--image-size", str(args.image_size), "--threads", str(args.threads),
+    ]  # fmt: skip
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _report(batched: dict, single: dict, args: argparse.Namespace) -> list[dict]:
+    ratio = batched["generations_per_s"] / single["generations_per_s"]
+    print(f"{'mode':<10}{'gen/s':>10}{'tok/s':>10}{'peak RSS MB':>13}{'growth MB':>11}")
+    for row in (batched, single):
+        print(
+            f"{row['mode']:<10}{row['generations_per_s']:>10.2f}{row['tokens_per_s']:>10.1f}"
+            f"{row['peak_rss_mb']:>13.0f}{row['rss_growth_mb']:>11.1f}"
+        )
+    print(f"ratio (batched / single, generations/s): {ratio:.2f}x at batch {args.batch_size}")
+    return [
+        {
+            "figure": f"sample generations/s, tiny VLM, batch {args.batch_size} vs 1 (CPU)",
+            "ours": batched["generations_per_s"],
+            "baseline": single["generations_per_s"],
+            "unit": "gen/s",
+            "ratio": ratio,
+            "target": ">= 3x",
+        },
+        {
+            "figure": "sample generated tokens/s, batched vs one at a time",
+            "ours": batched["tokens_per_s"],
+            "baseline": single["tokens_per_s"],
+            "unit": "tok/s",
+            "ratio": batched["tokens_per_s"] / single["tokens_per_s"],
+            "target": "",
+        },
+        {
+            "figure": "sample peak RSS of the process, batched vs one at a time",
+            "ours": batched["peak_rss_mb"],
+            "baseline": single["peak_rss_mb"],
+            "unit": "MB",
+            "ratio": batched["peak_rss_mb"] / single["peak_rss_mb"],
+            "target": "",
+        },
+    ]
+
+
+def main() -> None:
+    """Parse arguments; run both modes as children (or be one) and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", default=str(REPO_ROOT / "params.yaml"))
+    parser.add_argument("--model", default="", help="model folder (default: build the tiny one)")
+    parser.add_argument("--images", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads in each child")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["batched", "single"], default="batched")
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or _build_model(args.params, Path(tmp) / "vlm")
+        single = _run_child(args, "single", model)
+        batched = _run_child(args, "batched", model)
+    figures = _report(batched, single, args)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
