@@ -195,12 +195,10 @@ def test_cli_export_and_import(exported, tmp_path, monkeypatch) -> None:
         main(
             [
                 "review",
-                "check",
+                "check",  # no --data-root: the queue's recorded one
                 str(export),
                 "--queue",
                 str(queue),
-                "--data-root",
-                str(exported.data_root),
                 *common,
             ]
         )

@@ -107,7 +107,12 @@ def register(app: typer.Typer) -> None:
     def check(
         export: Annotated[Path, typer.Argument(help="Experts' export to validate.")],
         queue: QueueOpt = Path("artifacts/review/queue"),
-        data_root: DataRootOpt = Path("data"),
+        data_root: Annotated[
+            Path | None,
+            typer.Option(
+                "--data-root", help="Image root; default: the one the queue was exported from."
+            ),
+        ] = None,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
