@@ -1,0 +1,119 @@
+"""`realign evaluate` and `realign ablate` invoked in-process, as dvc.yaml runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from realign_pipeline.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PARAMS = str(REPO_ROOT / "params.yaml")
+
+
+def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
+    tiny_detector: Path,
+    benchmark_data: tuple,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    root, manifests, _ = benchmark_data
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = [
+        "evaluate",
+        "--detector",
+        str(tiny_detector),
+        "--manifests",
+        str(manifests),
+        "--data-root",
+        str(root),
+        "--out",
+        str(tmp_path / "eval"),
+        "--metrics",
+        str(tmp_path / "metrics" / "eval.json"),
+        "-p",
+        PARAMS,
+        "-s",
+        f"tracking.uri={uri}",
+        "-s",
+        f"tracking.artifact_root={tmp_path / 'mlart'}",
+        "-s",
+        "evaluate.perturbations=[{kind: jpeg, value: 50}]",
+    ]
+    assert main(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["counts"] == {"images": 13, "scored": 12, "failed": 1, "conditions": 2}
+    metrics = json.loads((tmp_path / "metrics" / "eval.json").read_text())
+    assert set(metrics["benchmarks"]["demo"]) == {"none", "jpeg_q50"}
+
+    client = MlflowClient(tracking_uri=uri)
+    run = client.search_runs([client.get_experiment_by_name("realign").experiment_id])[0]
+    assert run.data.tags["realign.stage"] == "evaluate"
+    assert "demo.none.macc" in run.data.metrics and "demo.jpeg_q50.gen_a.acc" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.md", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/accuracy.png", "plots/roc.png", "plots/robustness.png"} <= plots
+
+
+def test_evaluate_cli_without_detector_is_one_line_and_exit_2(
+    benchmark_data: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, manifests, _ = benchmark_data
+    args = [
+        "evaluate",
+        "--detector",
+        str(tmp_path / "none"),
+        "--manifests",
+        str(manifests),
+        "--data-root",
+        str(root),
+        "--out",
+        str(tmp_path / "eval"),
+        "--metrics",
+        str(tmp_path / "m.json"),
+        "-p",
+        PARAMS,
+        "-s",
+        "tracking.enabled=false",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: detector folder not found") and "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("evaluate.preprocessing=squash", "evaluate.preprocessing"),  # not a policy
+        ("evaluate.perturbations=[{kind: jpeg, value: 120}]", "evaluate.perturbations.0"),
+        ("ablate.text_variants=[full, full]", "ablate"),  # duplicates
+    ],
+)
+def test_bad_params_name_the_key(
+    override: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["evaluate", "--detector", str(tmp_path), "-p", PARAMS, "-s", override]
+    assert main(args) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_ablate_unknown_table_lists_the_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "ablate",
+        "strategy",
+        "--repo",
+        str(tmp_path),
+        "-p",
+        PARAMS,
+        "-s",
+        "tracking.enabled=false",
+    ]
+    assert main(args) == 2
+    assert "allowed: ['text', 'training', 'all']" in capsys.readouterr().err
