@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from review_helpers import make_samples, review_config, write_samples
 
 from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.review import run_review_export
 from tests.conftest import make_manifest
+from tests.review.review_helpers import make_samples, review_config, write_samples
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from label_studio_sdk.label_interface import LabelInterface
-from review_helpers import make_samples, review_config, write_samples
 
 from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.review import run_review_export
 from realign_pipeline.review.labelstudio import image_reference, parse_image_reference
 from realign_pipeline.review.queue import QUEUE_COLUMNS, read_queue, read_queue_settings
+from tests.review.review_helpers import make_samples, review_config, write_samples
 
 FILES = (
     "queue.parquet",

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from review_helpers import ls_full_export, write_json
 
 from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.review import run_review_import
 from realign_pipeline.review.outcomes import check_tasks, decide_outcomes
 from realign_pipeline.review.queue import read_queue
 from realign_pipeline.review.reading import read_export
+from tests.review.review_helpers import ls_full_export, write_json
 
 
 @pytest.fixture

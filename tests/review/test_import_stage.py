@@ -7,12 +7,12 @@ import json
 
 import pandas as pd
 import pytest
-from review_helpers import REPO_ROOT, ls_full_export, write_json
 
 from realign_pipeline.cli import main
 from realign_pipeline.errors import InputError
 from realign_pipeline.review import check_export, run_review_import
 from realign_pipeline.review.pairs import PAIRS_COLUMNS, TEXT_VARIANTS
+from tests.review.review_helpers import REPO_ROOT, ls_full_export, write_json
 
 CONTRACT = (
     "sample_id",

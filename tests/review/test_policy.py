@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from review_helpers import make_samples, review_config, sample_row
 
 from realign_pipeline.errors import InputError
 from realign_pipeline.review.policy import apply_policy, count_reasons, require_min_items
+from tests.review.review_helpers import make_samples, review_config, sample_row
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ import json
 
 import pandas as pd
 import pytest
-from review_helpers import ls_full_export, to_json_min, write_json
 
 from realign_pipeline.review import check_export, run_review_import
+from tests.review.review_helpers import ls_full_export, to_json_min, write_json
 
 LATE = "2026-01-07T12:00:00.000000Z"
 
