@@ -10,9 +10,16 @@ import pytest
 
 from realign_pipeline.cli import main
 from realign_pipeline.errors import InputError
-from realign_pipeline.review import check_export, run_review_import
+from realign_pipeline.review import check_export, run_review_export, run_review_import
 from realign_pipeline.review.pairs import PAIRS_COLUMNS, TEXT_VARIANTS
-from tests.review.review_helpers import REPO_ROOT, ls_full_export, write_json
+from tests.review.review_helpers import (
+    REPO_ROOT,
+    ls_full_export,
+    review_config,
+    sample_row,
+    write_json,
+    write_samples,
+)
 
 CONTRACT = (
     "sample_id",
@@ -204,3 +211,27 @@ def test_cli_export_and_import(exported, tmp_path, monkeypatch) -> None:
         )
         == 0
     )
+
+
+def test_tiny_preset_yields_pairs_from_untagged_tiny_model_text(synthetic_data, tmp_path) -> None:
+    # a random tiny VLM: no <think>/<answer> tags, no parsed answer, garbled bytes
+    data_root, manifest = synthetic_data
+    rows = [
+        sample_row(image, seed, f"\x1a�g~ at imageY text {i}-{seed}", None, None, False)
+        for i, image in pd.read_parquet(manifest).iterrows()
+        for seed in (0, 1)
+    ]
+    samples = write_samples(tmp_path / "samples.parquet", pd.DataFrame(rows))
+    queue_dir, out = tmp_path / "queue", tmp_path / "out"
+    tiny = review_config("params.yaml")  # the preset as shipped: min_pairs 4, mode auto
+    run_review_export(samples, manifest, data_root, queue_dir, tiny)
+    result = run_review_import(
+        queue_dir, data_root, out / "pairs.parquet", out / "report.json", out / "metrics.json", tiny
+    )
+    pairs = pd.read_parquet(out / "pairs.parquet")
+    assert len(pairs) == result.counts["pairs"] == 16 >= tiny.min_pairs
+    assert (pairs["text_source"] == "raw_text").all()
+    # the paper preset's strict policy refuses the same samples, naming why
+    paper = review_config("presets/paper.yaml")
+    with pytest.raises(InputError, match=r"only 0 item\(s\) left.*bad_format=16"):
+        run_review_export(samples, manifest, data_root, tmp_path / "q2", paper)
