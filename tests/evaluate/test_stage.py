@@ -127,3 +127,35 @@ def test_missing_benchmark_manifest_names_the_file(
     with pytest.raises(MissingInputError, match="bench-nope.parquet"):
         run_evaluate(tiny_detector, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
     assert not (tmp_path / "e").exists()
+
+
+def test_predictions_stream_in_bounded_batches_with_progress(
+    benchmark_data: tuple, eval_cfg: EvaluateConfig
+) -> None:
+    from realign_pipeline.evaluate.perturb import create_perturbations
+    from realign_pipeline.evaluate.predict import predict_benchmark
+
+    root, _, frame = benchmark_data
+    conditions = create_perturbations(eval_cfg.perturbations)
+    preprocess = create_preprocess(
+        "resize_center_crop", image_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+    )
+    seen: list[int] = []
+    batches: list[int] = []
+    failures = predict_benchmark(
+        frame,
+        "demo",
+        score=lambda x: torch.sigmoid(x.mean(dim=(1, 2, 3))),
+        data_root=root,
+        perturbations=conditions,
+        preprocess=preprocess,
+        batch_size=3,
+        num_workers=0,
+        device="cpu",
+        max_pixels=10_000_000,
+        sink=lambda b: batches.append(len(b)),
+        on_batch=seen.append,
+    )
+    assert seen == [3, 3, 3, 3, 1]  # every image reported once, batch by batch
+    assert len(batches) == 4 and max(batches) <= 3 * len(conditions)  # never the whole set
+    assert sum(batches) == 12 * len(conditions) and len(failures) == 1

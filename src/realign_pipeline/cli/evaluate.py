@@ -13,6 +13,7 @@ from realign_pipeline.cli.common import (
     SetOpt,
     finish,
     load,
+    progress_hook,
     setup_logging,
     stage_run,
 )
@@ -49,7 +50,14 @@ def register(app: typer.Typer) -> None:
 
         with stage_run(cfg, "evaluate", cfg.evaluate) as tracker:
             result = run_evaluate(
-                detector, manifests, data_root, out, metrics, cfg.evaluate, tracker=tracker
+                detector,
+                manifests,
+                data_root,
+                out,
+                metrics,
+                cfg.evaluate,
+                tracker=tracker,
+                progress=progress_hook(),
             )
             finish(result, tracker)
 

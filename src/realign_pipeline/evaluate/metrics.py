@@ -144,7 +144,9 @@ def summarise_predictions(
     ignored, which pools categories per generator as AIGCDetectBenchmark does.
     """
     result: dict[str, dict[str, dict]] = {}
-    for (bench, pert), frame in predictions.groupby(["benchmark", "perturbation"], sort=True):
+    for (bench, pert), frame in predictions.groupby(
+        ["benchmark", "perturbation"], sort=True, observed=True
+    ):
         generators = {
             str(gen): compute_generator_metrics(
                 g["label"].to_numpy(),
@@ -152,7 +154,7 @@ def summarise_predictions(
                 threshold=threshold,
                 ece_bins=ece_bins,
             )
-            for gen, g in frame.groupby("generator", sort=True)
+            for gen, g in frame.groupby("generator", sort=True, observed=True)
         }
         summary = compute_summary(
             generators, frame["label"].to_numpy(), frame["p_fake"].to_numpy(), ece_bins=ece_bins

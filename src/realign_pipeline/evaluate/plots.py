@@ -123,7 +123,7 @@ def write_plots(
     ]
     curves: dict[str, pd.DataFrame] = {}
     clean = predictions[predictions["perturbation"] == NONE]
-    for bench, frame in clean.groupby("benchmark", sort=True):
+    for bench, frame in clean.groupby("benchmark", sort=True, observed=True):
         curve = compute_roc(frame["label"].to_numpy(), frame["p_fake"].to_numpy())
         if curve is not None:
             curves[str(bench)] = curve

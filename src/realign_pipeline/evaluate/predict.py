@@ -124,11 +124,13 @@ def predict_benchmark(
     device: str,
     max_pixels: int,
     sink: Callable[[pd.DataFrame], Any],
+    on_batch: Callable[[int], Any] | None = None,
 ) -> list[dict]:
     """Score every image of one benchmark in every condition, streaming rows into `sink`.
 
     Rows are processed in manifest order (the caller sorts it); each batch sends one DataFrame
-    with `PREDICTION_COLUMNS` to `sink`.
+    with `PREDICTION_COLUMNS` to `sink`; `on_batch(n)` is called with the number of images of
+    each finished batch (scored or failed), for progress reporting.
 
     Returns:
         The failures: one dict per image that could not be scored (`FAILURE_COLUMNS`).
@@ -146,6 +148,8 @@ def predict_benchmark(
                 row = rows.iloc[item.index]
                 failures.append({**row.to_dict(), "benchmark": benchmark, "reason": item.reason})
         indices, p_fake = _score_batch(items, score, device)
+        if on_batch is not None:
+            on_batch(len(items))
         if p_fake is None:
             continue
         chosen = rows.iloc[np.repeat(indices, len(names))].reset_index(drop=True)
