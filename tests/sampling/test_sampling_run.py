@@ -176,3 +176,16 @@ def test_caption_task_writes_captions_without_answers(
 def test_task_and_section_must_match(synthetic_data, tmp_path, caption_cfg, fake_backend) -> None:
     with pytest.raises(ConfigError, match="task 'reasoning'"):
         _run(synthetic_data, tmp_path, caption_cfg, fake_backend)
+
+
+def test_a_batch_of_only_rejected_images_calls_no_model(
+    synthetic_data, tmp_path, sample_cfg, failing_backend
+) -> None:
+    root, manifest = synthetic_data
+    first = pd.read_parquet(manifest).sort_values("image_id").iloc[0]
+    (root / first["path"]).write_bytes(b"")
+    cfg = sample_cfg.model_copy(update={"max_images": 1, "batch_size": 3})
+    result, out = _run(synthetic_data, tmp_path, cfg, failing_backend)
+    assert result.counts["rejected"] == 6 and result.counts["generated"] == 0
+    assert set(pd.read_parquet(out / "rejected.parquet")["error"]) == {"empty_file"}
+    assert len(_table(out)) == 0 and tuple(_table(out).columns) == SAMPLE_COLUMNS

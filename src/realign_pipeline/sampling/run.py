@@ -160,15 +160,16 @@ def _generate_unit(
                         p, seed, temp, model_id=backend.model_id, reason=rejected[p.image_id]
                     )
                 )
-        start = time.perf_counter()
-        generations = backend.generate(
-            [images[p.image_id] for p in good], [p.question for p in good], seed, temp
-        )
-        elapsed = (time.perf_counter() - start) / max(len(good), 1)
-        rows.extend(
-            make_row(p, seed, temp, g, model_id=backend.model_id, task=task, elapsed_s=elapsed)
-            for p, g in zip(good, generations, strict=True)
-        )
+        if good:
+            start = time.perf_counter()
+            generations = backend.generate(
+                [images[p.image_id] for p in good], [p.question for p in good], seed, temp
+            )
+            elapsed = (time.perf_counter() - start) / len(good)
+            rows.extend(
+                make_row(p, seed, temp, g, model_id=backend.model_id, task=task, elapsed_s=elapsed)
+                for p, g in zip(good, generations, strict=True)
+            )
         on_rows(len(prompts))
     return rows
 

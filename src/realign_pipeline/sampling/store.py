@@ -26,7 +26,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,7 @@ class ShardStore:
 
     out_dir: Path
     shard: ShardSpec
+    _next_seq: int | None = field(default=None, init=False, repr=False)
 
     @property
     def shard_dir(self) -> Path:
@@ -178,14 +179,16 @@ class ShardStore:
 
     def next_path(self) -> Path:
         """Path of this worker's next shard file (sequence after the last one on disk)."""
-        seqs = [int(_PART.match(p.name).group(3)) for p in self._part_files(all_shards=False)]
-        seq = max(seqs, default=-1) + 1
-        return self.shard_dir / f"part-{self.shard.name}-{seq:06d}.parquet"
+        if self._next_seq is None:  # list the folder once, then count on
+            seqs = [int(_PART.match(p.name).group(3)) for p in self._part_files(all_shards=False)]
+            self._next_seq = max(seqs, default=-1) + 1
+        return self.shard_dir / f"part-{self.shard.name}-{self._next_seq:06d}.parquet"
 
     def write(self, rows: list[Mapping[str, Any]]) -> Path:
         """Write one completed batch's rows atomically as this worker's next shard file."""
         path = self.next_path()
         atomic_write_parquet(path, _rows_to_table(rows, SHARD_SCHEMA))
+        self._next_seq = (self._next_seq or 0) + 1
         return path
 
 
