@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from data_helpers import image_bytes, write
+
+from tests.data.data_helpers import image_bytes, write
 
 
 @pytest.fixture

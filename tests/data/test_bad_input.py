@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from data_helpers import image_bytes, ingest_config, write
 from PIL import Image
 
 from realign_pipeline.data import run_ingest
+from tests.data.data_helpers import image_bytes, ingest_config, write
 
 
 def _encode(img: Image.Image, fmt: str, **kwargs: object) -> bytes:

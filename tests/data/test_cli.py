@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from data_helpers import REPO_ROOT
 
 from realign_pipeline.cli import main
+from tests.data.data_helpers import REPO_ROOT
 
 PARAMS = str(REPO_ROOT / "params.yaml")
 

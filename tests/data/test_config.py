@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from data_helpers import ingest_config, preset_section
 from pydantic import ValidationError
 
 from realign_pipeline.config.ingest import IngestConfig
+from tests.data.data_helpers import ingest_config, preset_section
 
 SRC = {"name": "s", "layout": "aigcdetect", "path": "train"}
 

@@ -8,7 +8,6 @@ from typing import get_args
 
 import numpy as np
 import pytest
-from data_helpers import demo_config
 from PIL import Image
 from pydantic import ValidationError
 from scipy import ndimage
@@ -16,6 +15,7 @@ from scipy import ndimage
 from realign_pipeline.config.demo_data import GeneratorName
 from realign_pipeline.data import build_demo_data
 from realign_pipeline.data.generators import create_fake, list_generators
+from tests.data.data_helpers import demo_config
 
 
 def _tree(root: Path) -> dict[str, bytes]:

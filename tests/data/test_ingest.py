@@ -10,13 +10,13 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from data_helpers import demo_config, image_bytes, ingest_config, small_cfg, write
 from PIL import Image, ImageOps
 
 from realign_pipeline.data import build_demo_data, run_ingest
 from realign_pipeline.data.ingest import is_val
 from realign_pipeline.manifest import MANIFEST_COLUMNS, read_manifest
 from realign_pipeline.tracking import NullTracker
+from tests.data.data_helpers import demo_config, image_bytes, ingest_config, small_cfg, write
 
 SHARED_REAL_WORLD = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real-world"
 

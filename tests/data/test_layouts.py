@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from data_helpers import image_bytes, ingest_config, write
 
 from realign_pipeline.data import run_ingest
 from realign_pipeline.errors import InputError, MissingInputError
+from tests.data.data_helpers import image_bytes, ingest_config, write
 
 
 def _ingest(root: Path, tmp_path: Path, source: dict, **updates: object) -> dict[str, pd.DataFrame]:
