@@ -156,6 +156,9 @@ def test_runner_tags_a_parent_run_and_the_nested_stage_runs(tmp_path: Path) -> N
     # one tagged parent per experiment run, with the evaluate stage's run nested and tagged
     assert sorted(by_tag["text/full"]) == ["ablate", "evaluate"]
     assert sorted(by_tag["text/label_only"]) == ["ablate", "evaluate"]
+    parents = {r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "ablate"}
+    assert parents["text/label_only"].data.metrics["demo.none.macc"] == 0.5
+    assert parents["text/full"].info.status == "FINISHED"
 
 
 def test_absolute_tracking_uri_only_rewrites_relative_sqlite(tmp_path: Path) -> None:

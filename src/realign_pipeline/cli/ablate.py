@@ -85,9 +85,11 @@ def _tag_children(tracking: Any, run_id: str | None, tags: dict[str, str]) -> No
             tracker.client.set_tag(child.info.run_id, key, value)
 
 
-def _run_one(variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str]) -> bool:
-    """Run one experiment under its own tagged MLflow run; True when dvc succeeded."""
-    from realign_pipeline.tracking import create_run, end_run, resolve_uri
+def _run_one(
+    variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str]
+) -> tuple[bool, str | None]:
+    """Run one experiment under its own tagged MLflow run: (dvc succeeded, run id)."""
+    from realign_pipeline.tracking import create_run, resolve_uri
 
     tags = {
         "ablation": variant.tag,
@@ -100,12 +102,27 @@ def _run_one(variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
     proc = subprocess.run(cmd, cwd=repo, env=env, check=False)
-    ok = proc.returncode == 0
-    if not ok:
+    if proc.returncode != 0:
         logger.error("ablation %s: dvc exp run exited with %d", variant.tag, proc.returncode)
     _tag_children(params.tracking, run_id, {"ablation": variant.tag})
-    end_run(params.tracking, run_id, "FINISHED" if ok else "FAILED")
-    return ok
+    return proc.returncode == 0, run_id
+
+
+def _log_result(tracking: Any, run_id: str | None, metrics: dict | None) -> None:
+    """Log the experiment's mAcc/mAP per benchmark and condition on its ablation run.
+
+    Stages that DVC restores from its run cache open no MLflow run, so the ablation run itself
+    carries the numbers the comparison needs.
+    """
+    from realign_pipeline.tracking import tracker_for
+
+    flat = {}
+    for bench, conditions in ((metrics or {}).get("benchmarks") or {}).items():
+        for condition, values in conditions.items():
+            for key in ("macc", "map"):
+                if values.get(key) is not None:
+                    flat[f"{bench}.{condition}.{key}"] = values[key]
+    tracker_for(tracking, run_id).log_metrics(flat)
 
 
 def run_ablation(
@@ -124,6 +141,7 @@ def run_ablation(
         find_experiment,
         parse_experiments,
     )
+    from realign_pipeline.tracking import end_run
 
     outcome = AblationOutcome()
     workspace, records = parse_experiments(
@@ -136,12 +154,18 @@ def run_ablation(
         name = experiment_name(variant, expected)
         found = find_experiment(records, expected)
         if found is None:
-            ok = _run_one(variant, name, params, repo, dvc)
+            ok, run_id = _run_one(variant, name, params, repo, dvc)
             (outcome.ran if ok else outcome.failed).append(variant.tag)
-            _, records = parse_experiments(
-                exp_show(repo, dvc), params_file=params_file, metrics_file=metrics_file
-            )
-            found = find_experiment(records, expected) if ok else None
+            try:
+                _, records = parse_experiments(
+                    exp_show(repo, dvc), params_file=params_file, metrics_file=metrics_file
+                )
+                found = find_experiment(records, expected) if ok else None
+                _log_result(params.tracking, run_id, found.metrics if found else None)
+            except BaseException:
+                end_run(params.tracking, run_id, "FAILED")
+                raise
+            end_run(params.tracking, run_id, "FINISHED" if ok else "FAILED")
         else:
             logger.info("ablation %s: reusing experiment %s", variant.tag, found.name)
             outcome.skipped.append(variant.tag)
