@@ -108,3 +108,14 @@ def test_sigkill_mid_run_then_resume_matches_an_uninterrupted_run(
     resumed = pd.read_parquet(out / "samples.parquet")
     assert not resumed.duplicated(["image_id", "question_id", "seed", "temperature"]).any()
     pd.testing.assert_frame_equal(resumed, pd.read_parquet(tmp_path / "whole" / "samples.parquet"))
+
+
+def test_cli_writes_progress_for_the_orchestrator(
+    synthetic_data, tmp_path, tiny_vlm, monkeypatch
+) -> None:
+    progress = tmp_path / "progress.json"
+    monkeypatch.setenv("REALIGN_PROGRESS_FILE", str(progress))
+    assert (
+        main(_args(synthetic_data, tmp_path, tiny_vlm, "p", *SMALL, "-s", "sample.seeds=[0]")) == 0
+    )
+    assert json.loads(progress.read_text()) == {"done": 24, "total": 24}

@@ -14,6 +14,7 @@ from realign_pipeline.cli.common import (
     SetOpt,
     finish,
     load,
+    progress_hook,
     setup_logging,
     stage_run,
 )
@@ -94,5 +95,6 @@ def register(app: typer.Typer) -> None:
                 task=kind,
                 shard=spec,
                 tracker=tracker,
+                progress=progress_hook(),
             )
             finish(result, tracker)
