@@ -189,3 +189,24 @@ def test_a_batch_of_only_rejected_images_calls_no_model(
     assert result.counts["rejected"] == 6 and result.counts["generated"] == 0
     assert set(pd.read_parquet(out / "rejected.parquet")["error"]) == {"empty_file"}
     assert len(_table(out)) == 0 and tuple(_table(out).columns) == SAMPLE_COLUMNS
+
+
+def test_running_metrics_are_logged_after_every_batch(
+    synthetic_data, tmp_path, sample_cfg, fake_backend
+) -> None:
+    from realign_pipeline.tracking import NullTracker
+
+    class Recorder(NullTracker):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logged: list[tuple[dict, int | None]] = []
+
+        def log_metrics(self, metrics, step=None) -> None:  # noqa: ANN001
+            self.logged.append((dict(metrics), step))
+
+    tracker = Recorder()
+    _run(synthetic_data, tmp_path, sample_cfg, fake_backend, tracker=tracker)
+    assert len(tracker.logged) == 6  # one per batch (shard file)
+    last, step = tracker.logged[-1]
+    assert step == 48 and last["progress_fraction"] == 1.0
+    assert last["running_generations_per_s"] > 0 and last["batch_format_rate"] == 1.0
