@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_SYSTEM_PROMPT", "PAPER_QUESTION", "build_messages"]
+__all__ = ["COLD_START_REASONING", "DEFAULT_SYSTEM_PROMPT", "PAPER_QUESTION", "build_messages"]
 
 PAPER_QUESTION = (
     "Is this image AI-generated or camera-captured? Please analyze and provide a judgment."
@@ -24,6 +24,14 @@ DEFAULT_SYSTEM_PROMPT = (
     "<think>your reasoning</think><answer>fake</answer>."
 )
 """System prompt asking for details and the `<think>…</think><answer>real|fake</answer>` form."""
+
+COLD_START_REASONING = (
+    "I check the lighting and the shadows.",
+    "I check the edges and the noise.",
+    "I check the textures and the details.",
+)
+"""Label-neutral reasoning of the cold-start format examples: they teach the format, not the
+verdict (the answer after them is the image's label)."""
 
 
 def build_messages(

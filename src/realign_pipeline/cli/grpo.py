@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load, setup_logging
+from realign_pipeline.cli.common import (
+    DebugOpt,
+    ParamsOpt,
+    SetOpt,
+    finish,
+    load,
+    setup_logging,
+    stage_run,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -30,3 +38,52 @@ def register(app: typer.Typer) -> None:
 
         path = build_tiny_vlm(out, cfg.tiny_models, seed=cfg.seed)
         finish(StageResult(stage="tiny_models", outputs={"model": str(path)}))
+
+    @app.command("grpo")
+    def grpo(
+        manifest: Annotated[Path, typer.Option(help="Train manifest.")] = Path(
+            "artifacts/manifests/train.parquet"
+        ),
+        val_manifest: Annotated[
+            Path, typer.Option(help="Held-out manifest for the greedy evaluation.")
+        ] = Path("artifacts/manifests/val.parquet"),
+        data_root: Annotated[
+            Path, typer.Option(help="Root the manifests' paths are relative to.")
+        ] = Path("data"),
+        model: Annotated[
+            str | None, typer.Option(help="Hub id or model folder; default: grpo.model.")
+        ] = None,
+        out: Annotated[Path, typer.Option(help="Trained model folder.")] = Path(
+            "artifacts/aigi_r1"
+        ),
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")] = Path("metrics/grpo.json"),
+        checkpoints: Annotated[
+            Path, typer.Option(help="Checkpoint root (one sub-folder per settings fingerprint).")
+        ] = Path("artifacts/checkpoints/grpo"),
+        resume: Annotated[
+            bool, typer.Option(help="Resume from this run's last checkpoint if there is one.")
+        ] = True,
+        params: ParamsOpt = Path("params.yaml"),
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Train AIGI-R1 with GRPO (TRL) and save the model, metrics and checkpoints."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.grpo import run_grpo
+
+        with stage_run(cfg, "grpo", cfg.grpo) as tracker:
+            result = run_grpo(
+                manifest,
+                val_manifest,
+                data_root,
+                out,
+                metrics,
+                checkpoints,
+                cfg.grpo,
+                seed=cfg.seed,
+                model=model,
+                resume=resume,
+                tracker=tracker,
+            )
+            finish(result, tracker)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from realign_pipeline.atomic import atomic_dir
 from realign_pipeline.config.grpo import TinyModelsConfig
-from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT, PAPER_QUESTION
+from realign_pipeline.prompts import COLD_START_REASONING, DEFAULT_SYSTEM_PROMPT, PAPER_QUESTION
 
 __all__ = ["ANSWER_TOKENS", "QWEN_CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_vlm"]
 
@@ -62,6 +62,7 @@ QWEN_CHAT_TEMPLATE = (
 _CORPUS = (
     DEFAULT_SYSTEM_PROMPT,
     PAPER_QUESTION,
+    *COLD_START_REASONING,
     "The lighting is consistent and the shadows fall naturally.",
     "The textures look smooth and repetitive, edges are blurred and unnatural.",
     "Sensor noise is visible across the image, as in a photo taken by a camera.",

@@ -1,0 +1,262 @@
+"""The grpo stage (AIGI-R1): GRPO training of a VLM to write `<think>…</think><answer>…</answer>`.
+
+Reads the train manifest (and the val manifest for the held-out greedy evaluation) plus the
+images under the data root; writes the trained model + processor (safetensors, hub layout) to
+`out_dir`, swapped in atomically, and `metrics_path` (JSON). Checkpoints go to
+`<checkpoints_dir>/<fingerprint>/grpo/checkpoint-N`, where the fingerprint covers the params,
+seed, model and training images, so a rerun after a crash resumes its own run and never a
+checkpoint written under other settings.
+
+Run: `realign grpo` (see `docs/grpo.md`); on a cluster:
+`accelerate launch --config_file deploy/accelerate/zero2.yaml -m realign_pipeline.cli grpo ...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from realign_pipeline.atomic import atomic_dir, atomic_write_json
+from realign_pipeline.config.grpo import GRPOConfig
+from realign_pipeline.grpo.data import create_grpo_dataset, load_rows
+from realign_pipeline.grpo.evaluate import evaluate_greedy
+from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
+from realign_pipeline.results import StageResult
+from realign_pipeline.tracking import NullTracker, Tracker
+
+__all__ = ["run_grpo"]
+
+logger = logging.getLogger(__name__)
+
+# Variables that make transformers' MLflowCallback start its own run instead of logging into
+# the active one (ours); hidden while training, restored afterwards.
+_MLFLOW_RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_NESTED_RUN", "MLFLOW_EXPERIMENT_NAME")
+
+
+def _fingerprint(cfg: GRPOConfig, model: str, seed: int, image_ids: list[str]) -> str:
+    payload = json.dumps(
+        {"grpo": cfg.model_dump(mode="json"), "model": model, "seed": seed, "images": image_ids},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+@contextmanager
+def _mlflow_attached(tracker: Tracker) -> Iterator[None]:
+    """Make our run the active MLflow run so TRL's `report_to="mlflow"` logs into it."""
+    saved = {k: os.environ.pop(k) for k in _MLFLOW_RUN_ENV if k in os.environ}
+    try:
+        with tracker.activated():
+            yield
+    finally:
+        os.environ.update(saved)
+
+
+def _last_checkpoint(run_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+
+
+def _load_model(source: str, dtype: str) -> Any:
+    from transformers import AutoModelForImageTextToText
+
+    from realign_pipeline.models.vlm import resolve_dtype
+
+    return AutoModelForImageTextToText.from_pretrained(source, dtype=resolve_dtype(dtype))
+
+
+def _train(
+    policy_source: str,
+    processor: Any,
+    rows: pd.DataFrame,
+    data_root: Path,
+    run_dir: Path,
+    cfg: GRPOConfig,
+    *,
+    system_prompt: str | None,
+    seed: int,
+    resume: bool,
+    tracker: Tracker,
+) -> tuple[Any, list[dict[str, Any]], str | None]:
+    """Run GRPOTrainer; return the trained model, TRL's log history and the resumed checkpoint."""
+    from trl import GRPOTrainer
+
+    from realign_pipeline.grpo.callbacks import CompletionTableCallback
+    from realign_pipeline.grpo.rewards import DetectionReward, FormatReward
+    from realign_pipeline.grpo.trainer_config import create_grpo_args, create_peft_config
+
+    report_to = "mlflow" if tracker.enabled else "none"
+    args = create_grpo_args(cfg, run_dir, seed=seed, report_to=report_to)
+    table = CompletionTableCallback(tracker, cfg.completions_table_steps)
+    trainer = GRPOTrainer(
+        model=_load_model(policy_source, cfg.dtype),
+        reward_funcs=[DetectionReward(), FormatReward()],
+        args=args,
+        train_dataset=create_grpo_dataset(rows, data_root, system_prompt),
+        processing_class=processor,
+        peft_config=create_peft_config(cfg),
+        callbacks=[table],
+    )
+    table.bind(trainer._logs)  # TRL's record of the latest generation batch (no public API)
+    checkpoint = _last_checkpoint(run_dir) if resume else None
+    if checkpoint:
+        logger.info("resuming from %s", checkpoint)
+    with _mlflow_attached(tracker):
+        trainer.train(resume_from_checkpoint=checkpoint)
+    model = trainer.model
+    if cfg.lora.enabled:
+        model = model.merge_and_unload()
+    return model, list(trainer.state.log_history), checkpoint
+
+
+def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
+    """Final (last logged) reward means, and frac_reward_zero_std over the first/last half."""
+    steps = [h for h in history if "reward" in h]
+    if not steps:
+        return {}
+    last = steps[-1]
+    summary = {
+        "train_reward": last["reward"],
+        "train_reward_detection": last.get("rewards/detection/mean"),
+        "train_reward_format": last.get("rewards/format/mean"),
+        "train_steps": float(last.get("step", len(steps))),
+    }
+    zero = [h["frac_reward_zero_std"] for h in steps if "frac_reward_zero_std" in h]
+    if zero:
+        half = max(1, len(zero) // 2)
+        summary["frac_reward_zero_std_first_half"] = sum(zero[:half]) / half
+        summary["frac_reward_zero_std_second_half"] = sum(zero[-half:]) / half
+    return {k: float(v) for k, v in summary.items() if v is not None}
+
+
+def _evaluate(
+    model: Any, processor: Any, val_rows: pd.DataFrame, data_root: Path, cfg: GRPOConfig, **kw: Any
+) -> tuple[dict[str, float], pd.DataFrame]:
+    return evaluate_greedy(
+        model,
+        processor,
+        val_rows,
+        data_root,
+        max_new_tokens=cfg.eval.max_new_tokens,
+        batch_size=cfg.eval.batch_size,
+        **kw,
+    )
+
+
+def run_grpo(
+    manifest: str | Path,
+    val_manifest: str | Path,
+    data_root: str | Path,
+    out_dir: str | Path,
+    metrics_path: str | Path,
+    checkpoints_dir: str | Path,
+    cfg: GRPOConfig,
+    *,
+    seed: int,
+    model: str | None = None,
+    resume: bool = True,
+    tracker: Tracker | None = None,
+) -> StageResult:
+    """Train AIGI-R1 with GRPO and save the model, metrics and checkpoints.
+
+    Args:
+        manifest: Train manifest (both labels required).
+        val_manifest: Held-out manifest for the greedy evaluation.
+        data_root: Root the manifests' `path` values are relative to.
+        out_dir: Model folder to write (replaced atomically).
+        metrics_path: JSON metrics file to write.
+        checkpoints_dir: Parent of this run's checkpoint folder.
+        cfg: The `grpo` params section.
+        seed: Global seed.
+        model: Hub id or folder overriding `cfg.model`.
+        resume: Resume from this run's last checkpoint when there is one.
+        tracker: MLflow run to log into (params, TRL scalars, completion tables).
+
+    Raises:
+        MissingInputError: a manifest or the model folder does not exist.
+        InputError: no usable image, only one class, or an image that no longer decodes.
+        ConfigError: TRL rejects the settings.
+    """
+    from realign_pipeline.models.vlm import load_processor
+
+    tracker = tracker or NullTracker()
+    data_root, out_dir = Path(data_root), Path(out_dir)
+    source = model or cfg.model
+    system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None
+    rows, rejected = load_rows(manifest, data_root, limit=cfg.max_train_images, seed=seed)
+    val_rows, val_rejected = load_rows(
+        val_manifest, data_root, limit=cfg.eval.max_images, seed=seed
+    )
+    processor = load_processor(source, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
+    run_dir = Path(checkpoints_dir) / _fingerprint(cfg, source, seed, sorted(rows["image_id"]))
+    logger.info("grpo: %d train / %d val images, run dir %s", len(rows), len(val_rows), run_dir)
+    metrics: dict[str, float] = {}
+    eval_kw = {"system_prompt": system_prompt}
+    if cfg.eval.baseline:
+        base, _ = _evaluate(
+            _load_model(source, cfg.dtype), processor, val_rows, data_root, cfg, **eval_kw
+        )
+        metrics.update({f"baseline_{k}": v for k, v in base.items() if k != "n"})
+    policy_source = source
+    if cfg.cold_start.enabled:
+        policy_source, loss = _cold_start(source, processor, rows, data_root, run_dir, cfg, seed)
+        metrics["cold_start_loss"] = loss
+    trained, history, resumed = _train(
+        policy_source, processor, rows, data_root, run_dir / "grpo", cfg,
+        system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker,
+    )  # fmt: skip
+    metrics.update(_train_summary(history))
+    final, predictions = _evaluate(trained, processor, val_rows, data_root, cfg, **eval_kw)
+    metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
+    with atomic_dir(out_dir) as tmp:
+        trained.save_pretrained(tmp, safe_serialization=True)
+        processor.save_pretrained(tmp)
+    counts = {
+        "train_images": len(rows),
+        "train_rejected": len(rejected),
+        "val_images": len(val_rows),
+        "val_rejected": len(val_rejected),
+    }
+    atomic_write_json(metrics_path, {**metrics, **counts})
+    tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
+    return StageResult(
+        stage="grpo",
+        outputs={"model": str(out_dir), "metrics": str(metrics_path), "checkpoints": str(run_dir)},
+        counts=counts,
+        metrics=metrics,
+        extra={"resumed_from": resumed, "model_source": source, "policy_source": policy_source},
+    )
+
+
+def _cold_start(
+    source: str,
+    processor: Any,
+    rows: pd.DataFrame,
+    data_root: Path,
+    run_dir: Path,
+    cfg: GRPOConfig,
+    seed: int,
+) -> tuple[str, float]:
+    """Run (or reuse, after a crash) the cold-start SFT; return its model folder and loss."""
+    from realign_pipeline.grpo.cold_start import run_cold_start
+
+    out = run_dir / "cold_start"
+    marker = run_dir / "cold_start.json"
+    if marker.is_file() and (out / "config.json").is_file():
+        logger.info("cold start already done: %s", out)
+        return str(out), float(json.loads(marker.read_text())["loss"])
+    system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None
+    path, loss = run_cold_start(
+        source, processor, rows, data_root, out, cfg, system_prompt=system_prompt, seed=seed
+    )
+    atomic_write_json(marker, {"loss": loss})
+    return str(path), loss
