@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Annotated
 
@@ -73,17 +75,19 @@ def register(app: typer.Typer) -> None:
         from realign_pipeline.grpo import run_grpo
 
         with stage_run(cfg, "grpo", cfg.grpo) as tracker:
-            result = run_grpo(
-                manifest,
-                val_manifest,
-                data_root,
-                out,
-                metrics,
-                checkpoints,
-                cfg.grpo,
-                seed=cfg.seed,
-                model=model,
-                resume=resume,
-                tracker=tracker,
-            )
+            # transformers' trainer prints its log dicts on stdout: keep stdout for the result.
+            with redirect_stdout(sys.stderr):
+                result = run_grpo(
+                    manifest,
+                    val_manifest,
+                    data_root,
+                    out,
+                    metrics,
+                    checkpoints,
+                    cfg.grpo,
+                    seed=cfg.seed,
+                    model=model,
+                    resume=resume,
+                    tracker=tracker,
+                )
             finish(result, tracker)
