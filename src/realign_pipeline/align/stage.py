@@ -48,7 +48,7 @@ from realign_pipeline.detector.transform import create_model_transform
 from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.manifest import read_manifest
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import NullTracker, Tracker, git_commit
 
 logger = logging.getLogger(__name__)
 
@@ -216,21 +216,11 @@ def run_align(
         "seed": seed,
         "align": cfg.model_dump(mode="json"),
         "pairs": str(pairs_path),
+        "git_commit": git_commit(),
     }
     spec = create_spec(bundle, cfg, provenance)
     transform = create_model_transform(spec)
-    texts, n_encoded = None, 0
-    if cfg.strategy != "bce_only":
-        texts, n_encoded = get_text_embeddings(
-            bundle.model.to(device),
-            bundle.tokenizer,
-            train.texts,
-            model_key=bundle.model_key,
-            cache_dir=ckpt_dir / TEXT_CACHE_DIR,
-            batch_size=cfg.text_batch_size,
-            device=device,
-        )
-        texts = texts.to(device)
+    texts, n_encoded = _text_embeddings(bundle, train, cfg, ckpt_dir, device)
     torch.manual_seed(seed)
     model = ReAlignModel(bundle.model, spec, cfg).to(device)
     steps_per_epoch = math.ceil(len(train.image_ids) / cfg.batch_size)
@@ -268,14 +258,38 @@ def run_align(
     outputs = {"report_dir": str(report_dir), "checkpoint": str(ckpt_dir)}
     complete = progress.epoch >= cfg.epochs
     if complete:
-        save_detector(export_detector(model), out_dir)
-        outputs["detector"] = str(out_dir)
-    result = StageResult("align", outputs, counts, metrics, {"complete": complete})
-    if metrics_path is not None and complete:
-        atomic_write_json(metrics_path, {**counts, **metrics})
+        outputs["detector"] = str(_export(model, out_dir, tracker))
+        if metrics_path is not None:
+            atomic_write_json(metrics_path, {**counts, **metrics})
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
-    if complete and tracker.enabled:
+    tracker.log_artifact(report_dir / VAL_FILE, "align")
+    return StageResult("align", outputs, counts, metrics, {"complete": complete})
+
+
+def _text_embeddings(
+    bundle: Any, train: ImageSet, cfg: AlignConfig, ckpt_dir: Path, device: torch.device
+) -> tuple[torch.Tensor | None, int]:
+    """Cached text embeddings of the train texts on `device` (None for bce_only)."""
+    if cfg.strategy == "bce_only":
+        return None, 0
+    texts, n_encoded = get_text_embeddings(
+        bundle.model.to(device),
+        bundle.tokenizer,
+        train.texts,
+        model_key=bundle.model_key,
+        cache_dir=ckpt_dir / TEXT_CACHE_DIR,
+        batch_size=cfg.text_batch_size,
+        device=device,
+    )
+    return texts.to(device), n_encoded
+
+
+def _export(model: ReAlignModel, out_dir: Path, tracker: Tracker) -> Path:
+    """Write the merged detector and log it to MLflow as a pyfunc model."""
+    save_detector(export_detector(model), out_dir)
+    if tracker.enabled:
         from realign_pipeline.detector.pyfunc import log_detector_model
 
-        log_detector_model(tracker, out_dir)
-    return result
+        uri = log_detector_model(tracker, out_dir)
+        logger.info("Logged the detector as pyfunc model %s", uri)
+    return out_dir
