@@ -6,6 +6,7 @@ never a partial file. Every stage writes its outputs through these helpers.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -14,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from realign_pipeline.errors import RealignError
 
 
 def _umask() -> int:
@@ -27,7 +30,27 @@ def _chmod_default(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+# errno values that mean "this output cannot be written here": reported as one clear line
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+
+
+class OutputWriteError(RealignError, OSError):
+    """An output could not be written (disk full, quota exceeded, read-only file system)."""
+
+
+def _as_write_error(path: Path, exc: OSError) -> OSError:
+    """`exc` as an `OutputWriteError` naming the target when it is a space/read-only failure."""
+    if isinstance(exc, OutputWriteError) or exc.errno not in _WRITE_ERRNOS:
+        return exc
+    return OutputWriteError(
+        exc.errno,
+        f"cannot write {path}: {exc.strerror or exc}; the previous {path.name} (if any) is left "
+        "as it was. Free space (or fix the file system) and rerun",
+    )
+
+
 __all__ = [
+    "OutputWriteError",
     "atomic_dir",
     "atomic_path",
     "atomic_write_bytes",
@@ -41,11 +64,15 @@ __all__ = [
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` if the block succeeds.
 
-    On any exception the temporary file is removed and `path` is left untouched.
+    On any exception the temporary file is removed and `path` is left untouched; a full disk
+    (or quota, or read-only file system) is raised as `OutputWriteError` naming `path`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _as_write_error(path, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -54,6 +81,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _as_write_error(path, exc) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -99,8 +128,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     the old folder under `<name>.old-*` beside the target rather than a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        raise _as_write_error(path, exc) from exc
     try:
         yield tmp
         _chmod_default(tmp, directory=True)
@@ -112,6 +144,8 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise _as_write_error(path, exc) from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -12,6 +12,7 @@ are redacted from anything we log.
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ import re
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -85,11 +87,30 @@ def resolve_uri(cfg: TrackingConfig) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
 
 
+def _health_request(uri: str) -> urllib.request.Request:
+    """GET <uri>/health, with `user:password@` from the URI moved into a Basic auth header.
+
+    urllib cannot open a URL with credentials in it (it takes them for part of the host name),
+    while MLflow's client accepts them, so the check must strip them the same way.
+    """
+    parts = urllib.parse.urlsplit(uri)
+    netloc = parts.netloc.rpartition("@")[2]  # host[:port] without user:password
+    path = f"{parts.path.rstrip('/')}/health"
+    url = urllib.parse.urlunsplit((parts.scheme, netloc, path, "", ""))
+    request = urllib.request.Request(url)
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
 def _check_reachable(uri: str, timeout_s: float) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     try:
-        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as resp:
+        with urllib.request.urlopen(_health_request(uri), timeout=timeout_s) as resp:
             if resp.status == 200:
                 return
             raise TrackingUnavailable(f"MLflow server at {redact_uri(uri)} answered {resp.status}")
@@ -100,17 +121,60 @@ def _check_reachable(uri: str, timeout_s: float) -> None:
         ) from None
 
 
-class Tracker:
-    """Logs to one MLflow run by id. Methods are safe to call from any thread."""
+def _tracking_errors() -> tuple[type[BaseException], ...]:
+    """What a tracking call raises when its store or server fails (MLflow wraps HTTP errors)."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
 
-    def __init__(self, client: Any, run_id: str, uri: str) -> None:
+    return (MlflowException, RequestException, OSError)
+
+
+class Tracker:
+    """Logs to one MLflow run by id. Methods are safe to call from any thread.
+
+    When the server fails in the middle of a run (a call raises after MLflow's own HTTP
+    retries), the stage stops with `TrackingUnavailable` naming the (redacted) URI; files the
+    stage already wrote are kept, so a rerun resumes. With `fallback` (`tracking.fallback_to_local`)
+    it warns once instead and logs nothing more for this run, so the stage completes.
+    """
+
+    def __init__(self, client: Any, run_id: str, uri: str, *, fallback: bool = False) -> None:
         self.client = client
         self.run_id = run_id
         self.uri = uri
+        self.fallback = fallback
+        self.lost = False  # the server failed mid-run and `fallback` is on: calls are no-ops
 
     @property
     def enabled(self) -> bool:
         return True
+
+    def _failed(self, exc: BaseException) -> None:
+        """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
+        detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+        if not self.fallback:
+            self.lost = True  # closing the run would only fail (and wait) again
+            raise TrackingUnavailable(
+                f"MLflow tracking at {redact_uri(self.uri)} failed during run {self.run_id} "
+                f"({detail}); outputs written so far are kept. Restart the server and rerun the "
+                "stage, or set tracking.fallback_to_local=true to finish without it"
+            ) from None
+        self.lost = True
+        logger.warning(
+            "MLflow tracking at %s failed during run %s (%s); continuing without tracking "
+            "(tracking.fallback_to_local=true): the rest of this run is not logged",
+            redact_uri(self.uri),
+            self.run_id,
+            detail,
+        )
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.lost:
+            return
+        try:
+            getattr(self.client, method)(*args, **kwargs)
+        except _tracking_errors() as exc:
+            self._failed(exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -118,7 +182,7 @@ class Tracker:
         flat = flatten_params(params)
         items = [Param(k, v) for k, v in sorted(flat.items())]
         for start in range(0, len(items), 100):
-            self.client.log_batch(self.run_id, params=items[start : start + 100])
+            self._call("log_batch", self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         from mlflow.entities import Metric
@@ -130,40 +194,65 @@ class Tracker:
             if v is not None and math.isfinite(float(v))
         ]
         if items:
-            self.client.log_batch(self.run_id, metrics=items)
+            self._call("log_batch", self.run_id, metrics=items)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(self.run_id, key, str(value))
+            self._call("set_tag", self.run_id, key, str(value))
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
         if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), artifact_path)
+            self._call("log_artifacts", self.run_id, str(path), artifact_path)
         elif path.exists():
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+            self._call("log_artifact", self.run_id, str(path), artifact_path)
 
     def log_dict(self, obj: Any, artifact_file: str) -> None:
-        self.client.log_dict(self.run_id, obj, artifact_file)
+        self._call("log_dict", self.run_id, obj, artifact_file)
 
     def log_table(self, data: Any, artifact_file: str) -> None:
-        self.client.log_table(self.run_id, data=data, artifact_file=artifact_file)
+        self._call("log_table", self.run_id, data=data, artifact_file=artifact_file)
 
     def log_text(self, text: str, artifact_file: str) -> None:
-        self.client.log_text(self.run_id, text, artifact_file)
+        self._call("log_text", self.run_id, text, artifact_file)
+
+    def terminate(self, status: str, *, quiet: bool = False) -> None:
+        """Close the run with `status`; `quiet` (the stage already failed) only warns on error."""
+        if self.lost:
+            return
+        try:
+            self.client.set_terminated(self.run_id, status=status)
+        except _tracking_errors() as exc:
+            if not quiet:
+                self._failed(exc)
+                return
+            logger.warning(
+                "could not mark MLflow run %s %s at %s (%s)",
+                self.run_id,
+                status,
+                redact_uri(self.uri),
+                redact_uri(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+            )
 
     @contextmanager
     def activated(self) -> Iterator[None]:
         """Make this run MLflow's active run in this thread, for APIs that need one.
 
         `mlflow.pyfunc.log_model` and TRL's MLflow callback only log to the active run; this
-        resumes our run by id for the duration of the block.
+        resumes our run by id for the duration of the block. A tracking failure inside the
+        block is handled like any other call's (see the class docstring).
         """
         import mlflow
 
-        mlflow.set_tracking_uri(self.uri)
-        with mlflow.start_run(run_id=self.run_id):
+        if self.lost:
             yield
+            return
+        mlflow.set_tracking_uri(self.uri)
+        try:
+            with mlflow.start_run(run_id=self.run_id):
+                yield
+        except _tracking_errors() as exc:
+            self._failed(exc)
 
 
 class NullTracker(Tracker):
@@ -284,7 +373,7 @@ def start_stage_run(
         owns_run = True
     else:
         owns_run = False
-    tracker = Tracker(client, run_id, uri)
+    tracker = Tracker(client, run_id, uri, fallback=cfg.fallback_to_local)
     if not owns_run:
         tracker.set_tags(tags)
     if params:
@@ -294,10 +383,10 @@ def start_stage_run(
         yield tracker
     except BaseException:
         if owns_run:
-            client.set_terminated(run_id, status="FAILED")
+            tracker.terminate("FAILED", quiet=True)  # never hide the stage's own error
         raise
     if owns_run:
-        client.set_terminated(run_id, status="FINISHED")
+        tracker.terminate("FINISHED")
 
 
 def create_run(

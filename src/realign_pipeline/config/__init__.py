@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         elif err["type"] == "missing":
             lines.append(f"{key}: required key is missing")
         else:
-            lines.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+            seen = re.sub(r"//[^/@\s]+@", "//***@", repr(err.get("input")))  # no credentials
+            lines.append(f"{key}: {err['msg']} (got {seen})")
     return f"invalid params in {source}:\n  " + "\n  ".join(lines)
 
 

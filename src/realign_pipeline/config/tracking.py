@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, field_validator
 
 from realign_pipeline.config.base import Section
 
@@ -25,3 +27,15 @@ class TrackingConfig(Section):
         "(and say so) rather than failing the stage.",
     )
     connect_timeout_s: float = Field(gt=0, description="How long to wait for a remote server.")
+
+    @field_validator("uri")
+    @classmethod
+    def _refuse_credentials(cls, value: str) -> str:
+        # params.yaml is versioned (git, DVC) and logged: secrets belong in the environment
+        if re.search(r"//[^/@\s]+@", value):
+            raise ValueError(
+                "tracking.uri must not hold credentials (user:password@); set MLFLOW_TRACKING_URI "
+                "or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+                "in the environment instead"
+            )
+        return value
