@@ -5,8 +5,9 @@ contrastive + 8 x BCE) on the same random pixel batches and the same texts, on o
 - cached: text embeddings come from the frozen tower once, before training (what `realign align`
   does; not timed, it is a one-off per unique text);
 - tower: every step tokenizes the batch's texts and runs the frozen text tower (no grad).
-Each variant runs in its own child process so that peak memory (max RSS on CPU, peak allocated
-on CUDA) is its own. The median step time counts.
+Step times come from one child process that alternates the two variants step by step (load
+from other processes hits both alike; the median counts). Peak memory (max RSS on CPU, peak
+allocated on CUDA) comes from one child process per variant, so each peak is its own.
 
     python bench/align_step.py                      # ViT-S-32, batch 8, CPU
     python bench/align_step.py --arch realign-tiny-vit --batch-size 16
@@ -39,64 +40,90 @@ def _texts(n: int) -> list[str]:
     ]
 
 
-def _child(arch: str, variant: str, batch: int, steps: int) -> dict[str, float]:
-    from realign_pipeline.align.losses import compute_losses, loss_weights
-    from realign_pipeline.align.models import create_clip, create_spec
-    from realign_pipeline.align.module import ReAlignModel
-    from realign_pipeline.align.text_cache import encode_texts
-    from realign_pipeline.align.train import create_optimizer
-    from realign_pipeline.config import load_params
+class _Bench:
+    """One LoRA ReAlign model, optimizer, batch and texts; `step(variant)` runs one step."""
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    cfg = load_params(REPO / "params.yaml").align.model_copy(
-        update={"model_name": arch, "pretrained": None, "bf16": device.type == "cuda"}
-    )
-    bundle = create_clip(arch, None, seed=0)
-    bundle.model.to(device)
-    texts = _texts(batch)
-    cached = None
-    if variant == "cached":  # the one-off cache fill, not timed
-        cached = encode_texts(
-            bundle.model, bundle.tokenizer, texts, batch_size=batch, device=device
+    def __init__(self, arch: str, batch: int) -> None:
+        from realign_pipeline.align.models import create_clip, create_spec
+        from realign_pipeline.align.module import ReAlignModel
+        from realign_pipeline.align.text_cache import encode_texts
+        from realign_pipeline.align.train import create_optimizer
+        from realign_pipeline.config import load_params
+
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.cfg = load_params(REPO / "params.yaml").align.model_copy(
+            update={"model_name": arch, "pretrained": None, "bf16": self.device.type == "cuda"}
         )
-    model = ReAlignModel(bundle.model, create_spec(bundle, cfg, {}), cfg).to(device)
-    optimizer, _, _ = create_optimizer(model, cfg, total_steps=steps + 1)
-    size = model.spec.image_size
-    pixels = torch.randn(batch, 3, size, size, device=device)
-    labels = torch.arange(batch, device=device) % 2
-    weights = loss_weights(cfg, 0)
-    times = []
-    for step in range(steps + 1):
-        if device.type == "cuda":
+        bundle = create_clip(arch, None, seed=0)
+        bundle.model.to(self.device)
+        self.tokenizer = bundle.tokenizer
+        self.texts = _texts(batch)
+        self.cached = encode_texts(  # the one-off cache fill, not timed
+            bundle.model, bundle.tokenizer, self.texts, batch_size=batch, device=self.device
+        )
+        spec = create_spec(bundle, self.cfg, {})
+        self.model = ReAlignModel(bundle.model, spec, self.cfg).to(self.device)
+        self.optimizer, _, _ = create_optimizer(self.model, self.cfg, total_steps=100)
+        size = spec.image_size
+        self.pixels = torch.randn(batch, 3, size, size, device=self.device)
+        self.labels = torch.arange(batch, device=self.device) % 2
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
+
+    def step(self, variant: str) -> float:
+        """Seconds of one training step; `tower` re-encodes the texts first."""
+        from realign_pipeline.align.losses import compute_losses, loss_weights
+
+        self._sync()
         start = time.perf_counter()
         if variant == "tower":
-            text = model.encode_text(bundle.tokenizer(texts).to(device))
+            text = self.model.encode_text(self.tokenizer(self.texts).to(self.device))
         else:
-            text = cached.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            emb, logits = model(pixels)
-        losses = compute_losses(emb, text, logits, labels, model.logit_scale(), weights)
-        optimizer.zero_grad(set_to_none=True)
+            text = self.cached
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            emb, logits = self.model(self.pixels)
+        weights = loss_weights(self.cfg, 0)
+        losses = compute_losses(emb, text, logits, self.labels, self.model.logit_scale(), weights)
+        self.optimizer.zero_grad(set_to_none=True)
         losses.total.backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if step > 0:  # the first step warms up allocators and kernels
-            times.append(time.perf_counter() - start)
-    if device.type == "cuda":
+        self.optimizer.step()
+        self._sync()
+        return time.perf_counter() - start
+
+
+def _child(arch: str, mode: str, batch: int, steps: int) -> dict[str, float | str]:
+    """timing: both variants interleaved step by step (so load from other processes hits both
+    alike), median per variant; cached/tower: one variant only, for its peak memory."""
+    bench = _Bench(arch, batch)
+    if mode == "timing":
+        times: dict[str, list[float]] = {"cached": [], "tower": []}
+        bench.step("cached")  # warmup: allocators, kernels
+        bench.step("tower")
+        for _ in range(steps):
+            for variant in times:
+                times[variant].append(bench.step(variant))
+        out: dict[str, float | str] = {k: statistics.median(v) for k, v in times.items()}
+        out["device"] = bench.device.type
+        return out
+    if bench.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(2):
+        bench.step(mode)
+    if bench.device.type == "cuda":
         peak_mb = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step_s": statistics.median(times), "peak_mb": peak_mb, "device": device.type}
+    return {"peak_mb": peak_mb}
 
 
-def _run_child(args: argparse.Namespace, variant: str) -> dict[str, float]:
+def _run_child(args: argparse.Namespace, mode: str) -> dict:
     cmd = [
         sys.executable,
         __file__,
         "--child",
-        variant,
+        mode,
         "--arch",
         args.arch,
         "--batch-size",
@@ -114,16 +141,19 @@ def main() -> None:
     parser.add_argument("--arch", default="ViT-S-32")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--child", choices=["cached", "tower"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["timing", "cached", "tower"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(_child(args.arch, args.child, args.batch_size, args.steps)))
         return
-    cached, tower = _run_child(args, "cached"), _run_child(args, "tower")
-    unit = "peak allocated MiB" if cached["device"] == "cuda" else "max RSS MiB"
+    timing = _run_child(args, "timing")
+    memory = {v: _run_child(args, v)["peak_mb"] for v in ("cached", "tower")}
+    cached = {"step_s": timing["cached"], "peak_mb": memory["cached"]}
+    tower = {"step_s": timing["tower"], "peak_mb": memory["tower"]}
+    unit = "peak allocated MiB" if timing["device"] == "cuda" else "max RSS MiB"
     print(
         f"{'variant':<8} {'step s':>8} {unit:>20}  ({args.arch}, batch {args.batch_size}, "
-        f"median of {args.steps} steps, {cached['device']})"
+        f"median of {args.steps} interleaved steps, {timing['device']})"
     )
     for name, row in (("cached", cached), ("tower", tower)):
         print(f"{name:<8} {row['step_s']:>8.3f} {row['peak_mb']:>20.0f}")
