@@ -26,9 +26,9 @@ DEFAULT_SYSTEM_PROMPT = (
 """System prompt asking for details and the `<think>…</think><answer>real|fake</answer>` form."""
 
 COLD_START_REASONING = (
-    "I check the lighting and the shadows.",
-    "I check the edges and the noise.",
-    "I check the textures and the details.",
+    "I check the lighting.",
+    "I check the edges.",
+    "I check the textures.",
 )
 """Label-neutral reasoning of the cold-start format examples: they teach the format, not the
 verdict (the answer after them is the image's label)."""

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,7 +120,8 @@ def _train(
 
 
 def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
-    """Final (last logged) reward means, and frac_reward_zero_std over the first/last half."""
+    """Final (last logged) reward means, median seconds per step, and frac_reward_zero_std
+    (share of groups with no reward variance, i.e. no learning signal) per half of the run."""
     steps = [h for h in history if "reward" in h]
     if not steps:
         return {}
@@ -130,6 +132,9 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
         "train_reward_format": last.get("rewards/format/mean"),
         "train_steps": float(last.get("step", len(steps))),
     }
+    times = [h["step_time"] for h in steps if "step_time" in h]
+    if times:  # the first step pays one-off costs (allocation, lazy imports)
+        summary["train_step_time_s"] = statistics.median(times[1:] or times)
     zero = [h["frac_reward_zero_std"] for h in steps if "frac_reward_zero_std" in h]
     if zero:
         half = max(1, len(zero) // 2)
