@@ -7,6 +7,7 @@ runner's experiment creation, reuse, params matching and run tagging are exercis
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -15,11 +16,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from realign_pipeline.cli.ablate import absolute_tracking_uri, run_ablation
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.evaluate.ablate import build_comparison, plan_ablation
+from realign_pipeline.evaluate.ablate import plan_ablation
 
 DVC = (sys.executable, "-m", "dvc")
 
@@ -47,11 +49,14 @@ json.dump({"benchmarks": {"demo": {"none": {"macc": score}}}}, open("metrics/eva
 """
 
 
+ALIGN_PARAMS = "align:\n  text_variant: full\n  strategy: joint\n  finetune: lora\n"
+
+
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
 
 
-def _make_repo(tmp_path: Path, stage: str) -> Path:
+def _make_repo(tmp_path: Path, stage: str, params_text: str = ALIGN_PARAMS) -> Path:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     repo = tmp_path / "repo"
@@ -60,9 +65,7 @@ def _make_repo(tmp_path: Path, stage: str) -> Path:
     _git(repo, "config", "user.email", "test@example.com")
     _git(repo, "config", "user.name", "test")
     subprocess.run([*DVC, "init", "-q"], cwd=repo, check=True)
-    (repo / "params.yaml").write_text(
-        "align:\n  text_variant: full\n  strategy: joint\n  finetune: lora\n"
-    )
+    (repo / "params.yaml").write_text(params_text)
     (repo / "evaluate.py").write_text(stage)
     (repo / "dvc.yaml").write_text(
         textwrap.dedent(f"""\
@@ -87,38 +90,6 @@ def _variants() -> list:
         text_variants=["full", "label_only"], training_variants=["joint_lora"], perturbation="none"
     )
     return plan_ablation("all", cfg)  # text/full and training/joint_lora: one configuration
-
-
-def test_runner_runs_missing_experiments_then_reuses_them(tmp_path: Path) -> None:
-    repo = _make_repo(tmp_path, PLAIN_STAGE)
-    tracking = TrackingConfig(
-        enabled=False,
-        uri="sqlite:///mlflow.db",
-        artifact_root="mlruns",
-        experiment="realign",
-        fallback_to_local=False,
-        connect_timeout_s=1,
-    )
-    params = SimpleNamespace(preset="tiny", tracking=tracking)
-    variants = _variants()
-    kwargs = {
-        "repo": repo,
-        "params_file": "params.yaml",
-        "metrics_file": "metrics/eval.json",
-        "dvc": DVC,
-    }
-
-    first = run_ablation(variants, params, **kwargs)
-    assert first.ran == ["text/full", "text/label_only"]
-    assert first.skipped == ["training/joint_lora"] and first.failed == []
-    assert first.names["training/joint_lora"] == first.names["text/full"]
-    table = build_comparison(variants, first.metrics, benchmarks=["demo"], condition="none")
-    assert table["mAcc demo"].tolist() == [75.0, 50.0, 75.0]
-    assert "label_only" not in (repo / "params.yaml").read_text()  # workspace untouched
-
-    second = run_ablation(variants, params, **kwargs)
-    assert second.ran == [] and len(second.skipped) == 3
-    assert second.metrics == first.metrics
 
 
 @pytest.mark.slow
@@ -167,3 +138,49 @@ def test_absolute_tracking_uri_only_rewrites_relative_sqlite(tmp_path: Path) -> 
     )
     assert absolute_tracking_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
     assert absolute_tracking_uri("http://host:5000", tmp_path) == "http://host:5000"
+
+
+def test_ablate_cli_runs_missing_experiments_then_reuses_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from realign_pipeline.cli import main
+
+    params_text = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
+    repo = _make_repo(tmp_path, PLAIN_STAGE, params_text)
+    out = tmp_path / "ablations"
+    args = [
+        "ablate",
+        "all",
+        "--repo",
+        str(repo),
+        "--out",
+        str(out),
+        "-p",
+        str(repo / "params.yaml"),
+        "-s",
+        "tracking.enabled=false",
+        "-s",
+        "ablate.text_variants=[label_only, full]",
+        "-s",
+        "ablate.training_variants=[joint_lora]",
+    ]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    # text/full and training/joint_lora are one configuration: one experiment, run once
+    assert printed["counts"] == {"ran": 2, "skipped": 1, "failed": 0}
+    assert printed["experiments"]["training/joint_lora"] == printed["experiments"]["text/full"]
+    assert "| text | full | 75.00 | 97.09 |" in captured.err  # the table, printed
+    table = (out / "all.md").read_text()
+    assert "| text | label_only | 50.00 | 91.33 |" in table
+    assert "| training | joint_lora | 75.00 | 97.09 |" in table
+    assert (out / "all.csv").read_text().splitlines()[0] == (
+        "table,variant,mAcc demo,paper mAcc (UltraSynth-10k)"
+    )
+    workspace = yaml.safe_load((repo / "params.yaml").read_text())
+    assert workspace["align"]["text_variant"] == "full"  # the workspace is untouched
+
+    assert main(args) == 0  # a rerun finds every experiment and runs nothing
+    again = json.loads(capsys.readouterr().out)
+    assert again["counts"] == {"ran": 0, "skipped": 3, "failed": 0}
+    assert again["experiments"] == printed["experiments"]

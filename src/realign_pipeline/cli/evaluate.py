@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -87,8 +88,10 @@ def register(app: typer.Typer) -> None:
         )
 
         variants = plan_ablation(table, cfg.ablate)
+        # DVC keys params by their path relative to the repository root (params.yaml)
+        params_file = Path(os.path.relpath(params.resolve(), repo.resolve())).as_posix()
         outcome = run_ablation(
-            variants, cfg, repo=repo, params_file=params.as_posix(), metrics_file=metrics_file
+            variants, cfg, repo=repo, params_file=params_file, metrics_file=metrics_file
         )
         comparison = build_comparison(
             variants,
