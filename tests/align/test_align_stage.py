@@ -105,8 +105,8 @@ def test_undecodable_image_is_recorded_and_skipped(align_inputs, tiny_align_cfg,
     result = _run(align_inputs, cfg, tmp_path)
     assert result.counts["rejected"] == 1 and result.counts["images"] == 7
     rejected = pd.read_parquet(tmp_path / "report" / "rejected.parquet")
-    assert rejected[["image_id", "reason"]].values.tolist() == [
-        [pairs.loc[0, "image_id"], "not_an_image"]
+    assert rejected[["image_id", "path", "reason"]].values.tolist() == [
+        [pairs.loc[0, "image_id"], pairs.loc[0, "path"], "not_an_image"]  # path as in the table
     ]
 
 

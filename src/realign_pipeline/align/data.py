@@ -83,12 +83,14 @@ class ImageSet:
     """Unique images (sorted by image_id) with their texts.
 
     Attributes:
-        image_ids, paths, labels, generators: one entry per image.
+        image_ids, rel_paths, paths, labels, generators: one entry per image (`rel_paths` as in
+            the table, `paths` resolved under the data root).
         texts: the unique texts (sorted); rows of the embedding matrix.
         text_ids: for each image, indices into `texts` of its texts (empty without text).
     """
 
     image_ids: list[str]
+    rel_paths: list[str]
     paths: list[Path]
     labels: list[int]
     generators: list[str]
@@ -108,6 +110,7 @@ def group_pairs(df: pd.DataFrame, data_root: Path, column: str | None) -> ImageS
         text_ids = [[] for _ in range(len(first))]
     return ImageSet(
         image_ids=first["image_id"].tolist(),
+        rel_paths=first["path"].astype(str).tolist(),
         paths=[image_path(data_root, p) for p in first["path"]],
         labels=[int(v) for v in first["label"]],
         generators=first["generator"].astype(str).tolist(),

@@ -74,6 +74,7 @@ def _drop_images(images: ImageSet, drop: set[int]) -> ImageSet:
     return replace(
         images,
         image_ids=[images.image_ids[i] for i in keep],
+        rel_paths=[images.rel_paths[i] for i in keep],
         paths=[images.paths[i] for i in keep],
         labels=[images.labels[i] for i in keep],
         generators=[images.generators[i] for i in keep],
@@ -89,7 +90,7 @@ def _checked(images: ImageSet, split: str, rejected: list[dict[str, str]]) -> Im
             {
                 "split": split,
                 "image_id": images.image_ids[i],
-                "path": str(images.paths[i]),
+                "path": images.rel_paths[i],
                 "reason": reason,
             }
         )
