@@ -7,11 +7,25 @@ per-generator table on clean images (AIGCDetectBenchmark's columns), and the rob
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 
 from realign_pipeline.evaluate.perturb import NONE
 
 __all__ = ["render_report"]
+
+_MARKDOWN_SYNTAX = re.compile(r"([\\`|\[\]])")
+
+
+def _text(value: object) -> str:
+    """A name taken from the data (benchmark, generator folder) as inert markdown text.
+
+    The report is also shown rendered (Prefect's markdown artifact, MLflow): HTML is escaped,
+    and so are table pipes, links and code spans, and the name is kept on one line.
+    """
+    flat = " ".join(str(value).split())
+    return _MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(flat, quote=False))
 
 
 def _pct(value: float | None) -> str:
@@ -25,7 +39,7 @@ def _generator_table(generators: Mapping[str, Mapping]) -> list[str]:
     ]
     for gen, m in generators.items():
         lines.append(
-            f"| {gen} | {m['n_real']} | {m['n_fake']} | {_pct(m['acc'])} | "
+            f"| {_text(gen)} | {m['n_real']} | {m['n_fake']} | {_pct(m['acc'])} | "
             f"{_pct(m['real_acc'])} | {_pct(m['fake_acc'])} | {_pct(m['ap'])} | "
             f"{_pct(m['best_acc'])} |"
         )
@@ -37,7 +51,9 @@ def _robustness_table(conditions: Mapping[str, Mapping], order: list[str]) -> li
     for name in order:
         if name in conditions:
             m = conditions[name]
-            lines.append(f"| {name} | {_pct(m['macc'])} | {_pct(m['map'])} | {_pct(m['ece'])} |")
+            lines.append(
+                f"| {_text(name)} | {_pct(m['macc'])} | {_pct(m['map'])} | {_pct(m['ece'])} |"
+            )
     return lines
 
 
@@ -63,7 +79,7 @@ def render_report(
             continue
         lines += [
             "",
-            f"## {bench}",
+            f"## {_text(bench)}",
             "",
             f"mAcc **{_pct(clean['macc'])}**, mAP {_pct(clean['map'])}, best-threshold acc "
             f"{_pct(clean['best_acc'])}, ECE {_pct(clean['ece'])}; {clean['n_images']} images "
