@@ -9,7 +9,7 @@ from realign_pipeline.align.checkpoint import TrainProgress
 from realign_pipeline.align.data import group_pairs, read_pairs
 from realign_pipeline.align.models import create_clip, create_spec
 from realign_pipeline.align.module import ReAlignModel
-from realign_pipeline.align.text_cache import get_text_embeddings
+from realign_pipeline.align.text_cache import cache_file, get_text_embeddings
 from realign_pipeline.align.train import LrLambda, TrainContext, create_optimizer, fit
 from realign_pipeline.detector import create_model_transform
 from realign_pipeline.tracking import NullTracker
@@ -93,6 +93,11 @@ def test_text_cache_encodes_each_text_once_per_model(tmp_path):
     )
     assert n2 == 1
     assert torch.equal(second[:3], first)
+    cache_file(tmp_path, bundle.model_key).write_bytes(b"garbage")  # a damaged cache is rebuilt
+    rebuilt, n_rebuilt = get_text_embeddings(
+        bundle.model, bundle.tokenizer, texts, model_key=bundle.model_key, **kwargs
+    )
+    assert n_rebuilt == 2 and torch.equal(rebuilt, first)
     other = create_clip(cfg.model_name, None, seed=1)  # other weights: other cache key
     _, n3 = get_text_embeddings(
         other.model, other.tokenizer, texts, model_key=other.model_key, **kwargs

@@ -59,15 +59,19 @@ def encode_texts(
 
 
 def _read_cache(path: Path, model_key: str) -> dict[str, torch.Tensor]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     if not path.is_file():
         return {}
-    with safe_open(str(path), "pt") as handle:
-        if (handle.metadata() or {}).get("model_key") != model_key:
-            logger.warning("Text cache %s belongs to another model; rebuilding it", path)
-            return {}
-        return {name: handle.get_tensor(name) for name in handle.keys()}
+    try:
+        with safe_open(str(path), "pt") as handle:
+            if (handle.metadata() or {}).get("model_key") != model_key:
+                logger.warning("Text cache %s belongs to another model; rebuilding it", path)
+                return {}
+            return {name: handle.get_tensor(name) for name in handle.keys()}
+    except SafetensorError as exc:
+        logger.warning("Text cache %s is unreadable (%s); rebuilding it", path, exc)
+        return {}
 
 
 def get_text_embeddings(
