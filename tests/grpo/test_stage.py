@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.grpo import run_grpo
+from realign_pipeline.grpo.stage import COMPLETE_FILE, prepare_run_dir
 from realign_pipeline.tracking import start_stage_run
 
 
@@ -142,8 +143,27 @@ def test_resume_from_checkpoint(tmp_path, tiny_vlm, grpo_data, fast_cfg) -> None
     first = run_grpo(*paths, **kwargs)
     run_dir = Path(first.outputs["checkpoints"]) / "grpo"
     assert first.extra["resumed_from"] is None
-    shutil.rmtree(run_dir / "checkpoint-3")  # as if killed after step 2
+    assert (run_dir.parent / "complete.json").is_file()
+    shutil.rmtree(run_dir / "checkpoint-3")  # as if killed after step 2 ...
+    (run_dir.parent / "complete.json").unlink()  # ... before finishing
     second = run_grpo(*paths, **kwargs)
     assert second.extra["resumed_from"] == str(run_dir / "checkpoint-2")
     assert second.metrics["train_steps"] == 3
     assert (run_dir / "checkpoint-3").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("finished", "resume", "kept"),
+    [
+        (False, True, True),  # interrupted run: keep checkpoints and cold start to resume
+        (True, True, False),  # finished run: a rerun retrains (code or data may have changed)
+        (False, False, False),  # --no-resume: always afresh
+    ],
+)
+def test_prepare_run_dir(tmp_path: Path, finished: bool, resume: bool, kept: bool) -> None:
+    run_dir = tmp_path / "abc"
+    (run_dir / "grpo" / "checkpoint-2").mkdir(parents=True)
+    if finished:
+        (run_dir / COMPLETE_FILE).write_text("{}")
+    assert prepare_run_dir(run_dir, resume=resume) is kept
+    assert run_dir.exists() is kept

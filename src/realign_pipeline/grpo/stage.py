@@ -5,7 +5,8 @@ images under the data root; writes the trained model + processor (safetensors, h
 `out_dir`, swapped in atomically, and `metrics_path` (JSON). Checkpoints go to
 `<checkpoints_dir>/<fingerprint>/grpo/checkpoint-N`, where the fingerprint covers the params,
 seed, model and training images, so a rerun after a crash resumes its own run and never a
-checkpoint written under other settings.
+checkpoint written under other settings; a finished run leaves `complete.json` there, and a
+rerun with the same settings (e.g. after a code change) then trains afresh.
 
 Run: `realign grpo` (see `docs/grpo.md`); on a cluster:
 `accelerate launch --config_file deploy/accelerate/zero2.yaml -m realign_pipeline.cli grpo ...`.
@@ -17,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import statistics
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 # Variables that make transformers' MLflowCallback start its own run instead of logging into
 # the active one (ours); hidden while training, restored afterwards.
 _MLFLOW_RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_NESTED_RUN", "MLFLOW_EXPERIMENT_NAME")
+COMPLETE_FILE = "complete.json"
 
 
 def _fingerprint(cfg: GRPOConfig, model: str, seed: int, image_ids: list[str]) -> str:
@@ -59,6 +62,22 @@ def _mlflow_attached(tracker: Tracker) -> Iterator[None]:
             yield
     finally:
         os.environ.update(saved)
+
+
+def prepare_run_dir(run_dir: Path, *, resume: bool) -> bool:
+    """Keep an interrupted run's folder for resuming; clear a finished one (or all, no resume).
+
+    A rerun with the same settings after a *finished* run retrains from scratch (the code may
+    have changed); only a run without `complete.json` is resumed.
+
+    Returns:
+        True when earlier state (checkpoints, cold start) is kept for resuming.
+    """
+    finished = (run_dir / COMPLETE_FILE).is_file()
+    if run_dir.exists() and (finished or not resume):
+        logger.info("clearing %s (%s)", run_dir, "finished run" if finished else "--no-resume")
+        shutil.rmtree(run_dir)
+    return run_dir.exists()
 
 
 def _last_checkpoint(run_dir: Path) -> str | None:
@@ -183,7 +202,8 @@ def run_grpo(
         cfg: The `grpo` params section.
         seed: Global seed.
         model: Hub id or folder overriding `cfg.model`.
-        resume: Resume from this run's last checkpoint when there is one.
+        resume: Resume an interrupted run with the same settings from its last checkpoint
+            (and reuse its cold start); False, or a finished run, starts afresh.
         tracker: MLflow run to log into (params, TRL scalars, completion tables).
 
     Raises:
@@ -204,6 +224,7 @@ def run_grpo(
     processor = load_processor(source, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
     run_dir = Path(checkpoints_dir) / _fingerprint(cfg, source, seed, sorted(rows["image_id"]))
     logger.info("grpo: %d train / %d val images, run dir %s", len(rows), len(val_rows), run_dir)
+    prepare_run_dir(run_dir, resume=resume)
     metrics: dict[str, float] = {}
     eval_kw = {"system_prompt": system_prompt}
     if cfg.eval.baseline:
@@ -232,6 +253,7 @@ def run_grpo(
         "val_rejected": len(val_rejected),
     }
     atomic_write_json(metrics_path, {**metrics, **counts})
+    atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
     tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
     return StageResult(
         stage="grpo",
