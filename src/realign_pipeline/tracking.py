@@ -37,7 +37,13 @@ ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
 ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
 ENV_DVC_STAGE_HASH = "REALIGN_DVC_STAGE_HASH"
 LOCAL_URI = "sqlite:///mlflow.db"
-_SECRET_KEY = re.compile(r"(token|secret|password|passwd|credential|api[_-]?key)", re.I)
+# a secret-looking name segment: `api_token`, `aws_secret_access_key`, `password`; not
+# `max_new_tokens` or `tokenizer` (hyperparameters that must be logged)
+_SECRET_KEY = re.compile(
+    r"(?:^|[_.-])(token|secret|password|passwd|credentials?|api[_-]?key|access[_-]?key|"
+    r"private[_-]?key)(?:$|[_.-])",
+    re.I,
+)
 _MAX_PARAM_LEN = 6000
 
 
