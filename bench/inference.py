@@ -7,7 +7,9 @@ Three models of the same architecture (random weights), fed the same pixel batch
 Rounds interleave the models (in rotating order) so load from other processes hits all three
 alike; the best time per batch counts (the least disturbed measure of each model's own cost).
 Target: exported / bare <= 1.05 (merging removes LoRA's cost; the head is negligible next to the
-tower).
+tower). One torch thread by default: on a shared machine a single thread is far less disturbed by
+other processes than a pool of threads, which waits for its slowest member (pass --threads 0 for
+torch's default).
 
     python bench/inference.py                       # ViT-S-32 (224 px), batch 16
     python bench/inference.py --arch realign-tiny-vit --batch-size 32
@@ -74,8 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", default="ViT-S-32")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
