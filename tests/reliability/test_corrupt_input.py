@@ -127,11 +127,12 @@ def test_sample_resume_ignores_crash_debris_and_redoes_a_truncated_shard(
     result = run(out, backend)
     assert backend.n_generated == cut == result.counts["generated_now"]
     assert result.counts["shard_files_removed"] == 1
+    assert not debris.exists()  # the crash's temp file is gone from the output folder
     assert (out / "samples.parquet").read_bytes() == (
         tmp_path / "ref" / "samples.parquet"
     ).read_bytes()
     fault_log(
         "crash debris (.tmp) + truncated shard",
         "sample",
-        "temp file ignored, truncated shard removed and regenerated; same table",
+        "temp file removed, truncated shard removed and regenerated; same table",
     )

@@ -160,6 +160,7 @@ class ShardStore:
         Returns:
             (rows with the shard columns, number of files removed).
         """
+        self._remove_own_temp_files()
         tables, removed = [], 0
         for path in self._part_files(all_shards=True):
             try:
@@ -176,6 +177,18 @@ class ShardStore:
         if not tables:
             return SHARD_SCHEMA.empty_table().to_pandas(), removed
         return pa.concat_tables(tables).to_pandas(), removed
+
+    def _remove_own_temp_files(self) -> None:
+        """Delete temp files of this worker's shard writes that a killed run left behind.
+
+        They are hidden and never read, but they sit inside the stage's output folder (which
+        DVC hashes). Only this worker's own names are touched: other workers may be writing.
+        """
+        if not self.shard_dir.is_dir():
+            return
+        for path in self.shard_dir.glob(f".part-{self.shard.name}-*.tmp"):
+            logger.info("removing %s, left by an interrupted shard write", path.name)
+            path.unlink(missing_ok=True)
 
     def next_path(self) -> Path:
         """Path of this worker's next shard file (sequence after the last one on disk)."""
