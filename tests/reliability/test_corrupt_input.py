@@ -9,6 +9,7 @@ truncated shard.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -120,6 +121,9 @@ def test_sample_resume_ignores_crash_debris_and_redoes_a_truncated_shard(
     # fault) a shard cut short
     debris = out / "shards" / f".{shards[-1].name}.k1ll3d.tmp"
     debris.write_bytes(shards[-1].read_bytes()[:50])
+    merge_debris = out / ".samples.parquet.k1ll3d.tmp"  # killed while writing the merge
+    merge_debris.write_bytes(b"PAR1")
+    os.utime(merge_debris, (1_000_000_000, 1_000_000_000))  # from an earlier process
     cut = len(pd.read_parquet(shards[2]))
     shards[2].write_bytes(shards[2].read_bytes()[:64])
 
@@ -127,7 +131,7 @@ def test_sample_resume_ignores_crash_debris_and_redoes_a_truncated_shard(
     result = run(out, backend)
     assert backend.n_generated == cut == result.counts["generated_now"]
     assert result.counts["shard_files_removed"] == 1
-    assert not debris.exists()  # the crash's temp file is gone from the output folder
+    assert not debris.exists() and not merge_debris.exists()  # gone from the output folder
     assert (out / "samples.parquet").read_bytes() == (
         tmp_path / "ref" / "samples.parquet"
     ).read_bytes()

@@ -203,3 +203,76 @@ def test_evaluate_killed_between_swap_renames_keeps_nothing_half_written(
         "evaluate",
         "old folder kept aside (hidden), output absent until rerun; rerun byte-identical",
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny offline Qwen2.5-VL of the tiny preset, saved like a hub snapshot."""
+    from realign_pipeline.config import load_params
+    from realign_pipeline.models import build_tiny_vlm
+    from tests.reliability.conftest import PARAMS
+
+    cfg = load_params(PARAMS).tiny_models
+    return build_tiny_vlm(tmp_path_factory.mktemp("vlm") / "vlm", cfg, seed=0)
+
+
+def _sample_args(model: Path) -> list[str]:
+    small = ["-s", "sample.batch_size=4", "-s", "sample.max_new_tokens=8", "-s", "sample.seeds=[0]"]
+    return stage_args("sample", "--model", str(model), *small)
+
+
+def _sample_outputs(workspace: Path) -> dict[str, object]:
+    metrics = json.loads((workspace / "metrics/sample.json").read_text())
+    # throughput and how much this call generated differ between a resume and a straight run
+    volatile = {"generations_per_s", "tokens_per_s", "elapsed_s"}
+    counts = {
+        k: v for k, v in metrics.pop("counts").items() if not k.endswith(("_now", "_removed"))
+    }
+    return {
+        "tables": snapshot(workspace, ["artifacts/reasoning/samples.parquet",
+                                       "artifacts/reasoning/rejected.parquet"]),
+        "metrics": {k: v for k, v in metrics.items() if k not in volatile},
+        "counts": counts,
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sample_killed_mid_shard_write_and_before_the_merge_then_resumes(
+    ingested, copy_workspace, tiny_vlm, fault_log
+) -> None:
+    reference = copy_workspace(ingested, "straight")
+    straight = run_cli(reference, *_sample_args(tiny_vlm))
+    assert straight.returncode == 0, straight.stderr
+
+    workspace = copy_workspace(ingested, "killed")
+    shard_write = {"target": "os:replace", "arg": 1, "match": "part-*.parquet", "nth": 2}
+    first = run_cli(workspace, *_sample_args(tiny_vlm), kill=shard_write)
+    assert first.returncode == KILLED, first.stderr
+    shards = workspace / "artifacts/reasoning/shards"
+    assert len(list(shards.glob("part-*.parquet"))) == 1 and list(shards.glob(".part-*.tmp"))
+
+    merge = {"target": "os:replace", "arg": 1, "match": "rejected.parquet", "nth": 1}
+    second = run_cli(workspace, *_sample_args(tiny_vlm), kill=merge)
+    assert second.returncode == KILLED, second.stderr
+    assert not (workspace / "metrics/sample.json").exists()
+
+    third = run_cli(workspace, *_sample_args(tiny_vlm))
+    assert third.returncode == 0, third.stderr
+    assert json.loads(third.stdout)["counts"]["generated_now"] == 0
+    assert _sample_outputs(workspace) == _sample_outputs(reference)
+    assert_no_duplicate_rows(
+        workspace / "artifacts/reasoning/samples.parquet",
+        ["image_id", "question_id", "seed", "temperature"],
+    )
+    left = assert_only_atomic_leftovers(workspace, ["artifacts/reasoning"])
+    fault_log(
+        "SIGKILL mid shard write (temp file, not renamed)",
+        "sample",
+        "resume removes the temp file, regenerates the batch; same table",
+    )
+    fault_log(
+        "SIGKILL after the merged table, before rejected.parquet",
+        "sample",
+        "rerun generates nothing, removes the temp file, writes tables and metrics"
+        + (f"; inert leftovers {left}" if left else ""),
+    )

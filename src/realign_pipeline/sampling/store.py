@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,7 @@ SHARD_SCHEMA = SAMPLE_SCHEMA.append(pa.field("error", pa.string())).append(
     pa.field("elapsed_s", pa.float64())
 )
 REJECTED_COLUMNS = (*KEY_COLUMNS, "path", "label", "generator", "error")
+_PROCESS_START = time.time()  # files older than this cannot be this process's writes
 _PART = re.compile(r"^part-(\d{3})-of-(\d{3})-(\d{6})\.parquet$")
 
 
@@ -179,15 +181,22 @@ class ShardStore:
         return pa.concat_tables(tables).to_pandas(), removed
 
     def _remove_own_temp_files(self) -> None:
-        """Delete temp files of this worker's shard writes that a killed run left behind.
+        """Delete temp files that a killed run's atomic writes left in the output folder.
 
         They are hidden and never read, but they sit inside the stage's output folder (which
-        DVC hashes). Only this worker's own names are touched: other workers may be writing.
+        DVC hashes). Other workers may be writing at the same time, so only this worker's own
+        shard names are touched, and merged-table temp files only when older than this process
+        (a merge in flight elsewhere takes milliseconds and started after us).
         """
-        if not self.shard_dir.is_dir():
-            return
-        for path in self.shard_dir.glob(f".part-{self.shard.name}-*.tmp"):
-            logger.info("removing %s, left by an interrupted shard write", path.name)
+        stale = list(self.shard_dir.glob(f".part-{self.shard.name}-*.tmp"))
+        for path in Path(self.out_dir).glob(".*.parquet.*.tmp"):
+            try:
+                if path.stat().st_mtime < _PROCESS_START:
+                    stale.append(path)
+            except FileNotFoundError:
+                continue  # its writer just renamed it
+        for path in stale:
+            logger.info("removing %s, left by an interrupted write", path.name)
             path.unlink(missing_ok=True)
 
     def next_path(self) -> Path:
