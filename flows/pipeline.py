@@ -122,7 +122,7 @@ def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, for
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
     create_table_artifact(
         key="realign-stages",
-        table=rows,
+        table=[{k: v for k, v in row.items() if k != "metrics"} for row in rows],
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
     report = root / EVAL_REPORT
@@ -189,5 +189,31 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
         return rows
 
 
+HEADLINES = {
+    "ingest": ("accepted", "rejected", "leakage"),
+    "grpo": (
+        "train_reward",
+        "eval_format_rate",
+        "eval_accuracy",
+        "frac_reward_zero_std_second_half",
+    ),
+    "sample": ("format_rate", "accuracy", "generations_per_s"),
+    "review_import": ("pairs", "accepted", "edited", "rejected", "unreviewed"),
+    "align": ("val_acc", "train_time_s"),
+    "evaluate": ("benchmarks.demo.none.macc", "benchmarks.demo.none.map"),
+}
+
+
+def _print_summary(rows: list[dict]) -> None:
+    """What a user running the flow from a terminal wants to see at the end."""
+    print(f"{'stage':<15}{'status':<12}{'seconds':>9}  headline metrics")
+    for row in rows:
+        metrics = row.get("metrics", {})
+        heads = ", ".join(
+            f"{k}={metrics[k]:.4g}" for k in HEADLINES.get(row["stage"], ()) if k in metrics
+        )
+        print(f"{row['stage']:<15}{row['status']:<12}{row.get('duration_s', ''):>9}  {heads}")
+
+
 if __name__ == "__main__":
-    realign_pipeline()
+    _print_summary(realign_pipeline())

@@ -53,9 +53,9 @@ class StageOutcome:
     dvc_stage_hash: str
     metrics: dict[str, float]
 
-    def to_row(self) -> dict[str, str]:
+    def to_row(self) -> dict:
+        """The stage's row: the table artifact's columns plus its metrics."""
         row = asdict(self)
-        row.pop("metrics")
         row["duration_s"] = f"{self.duration_s:.1f}"
         return row
 
