@@ -154,3 +154,27 @@ def test_tracking_uri_with_credentials_is_refused_without_echoing_them() -> None
     message = str(err.value)
     assert "tracking.uri" in message and "MLFLOW_TRACKING_URI" in message
     assert URI_PASSWORD not in message and "carol" not in message
+
+
+def test_dvc_remote_credentials_stay_out_of_the_repository() -> None:
+    """DVC remote secrets belong in `.dvc/config.local` (git-ignored) or the environment."""
+    import configparser
+    import subprocess
+
+    from realign_pipeline.tracking import _SECRET_KEY
+
+    config = configparser.ConfigParser()
+    config.read(REPO_ROOT / ".dvc" / "config", encoding="utf-8")
+    secret_options = {"user", "password", "ask_password", "key", "sas_token", "connection_string"}
+    assert config.sections()  # the file was parsed
+    for section in config.sections():
+        for option, value in config.items(section):
+            assert not _SECRET_KEY.search(option) and option not in secret_options, (
+                section,
+                option,
+            )
+            assert not re.search(r"//[^/@\s]+@", value), f"{section}.{option} has credentials"
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", ".dvc/config.local"], cwd=REPO_ROOT, check=False
+    )
+    assert ignored.returncode == 0, ".dvc/config.local must be git-ignored"
