@@ -71,6 +71,7 @@ def test_full_run_writes_model_metrics_and_checkpoint(full_run) -> None:
     assert metrics["train_images"] == 16 and metrics["val_images"] == 4
     assert (tmp / "out" / "model.safetensors").is_file()
     assert (tmp / "out" / "tokenizer.json").is_file()
+    assert not [p for p in (tmp / "out").iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     assert not any(p.name.startswith(".out.") for p in tmp.iterdir())  # atomic swap cleaned up
     checkpoint = Path(result.outputs["checkpoints"]) / "grpo" / "checkpoint-4"
     assert (checkpoint / "model.safetensors").is_file()

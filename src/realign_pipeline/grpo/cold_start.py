@@ -9,15 +9,15 @@ so it is also GRPO's reference model (TRL rebuilds the reference from the folder
 from __future__ import annotations
 
 import logging
-import tempfile
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from realign_pipeline.atomic import atomic_dir
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.grpo.data import create_sft_dataset, select_balanced
+from realign_pipeline.grpo.publish import distributed_state, publish_model
 from realign_pipeline.grpo.trainer_config import create_sft_args
 
 __all__ = ["run_cold_start"]
@@ -38,6 +38,8 @@ def run_cold_start(
 ) -> tuple[Path, float]:
     """Fine-tune `model_source` on format examples and save it to `out_dir` (atomically).
 
+    Called on every process of a multi-process launch (training and saving are collective).
+
     Returns:
         `(out_dir, final_train_loss)`.
     """
@@ -52,17 +54,17 @@ def run_cold_start(
         model_source, dtype=resolve_dtype(cfg.dtype)
     )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".sft-", dir=out_dir.parent) as scratch:
-        trainer = SFTTrainer(
-            model=model,
-            args=create_sft_args(cfg, Path(scratch), seed=seed),
-            train_dataset=dataset,
-            processing_class=processor,
-        )
-        result = trainer.train()
-    with atomic_dir(out_dir) as tmp:
-        trainer.model.save_pretrained(tmp, safe_serialization=True)
-        processor.save_pretrained(tmp)
+    scratch = out_dir.parent / ".cold_start.trainer"  # same path on every process
+    trainer = SFTTrainer(
+        model=model,
+        args=create_sft_args(cfg, scratch, seed=seed),
+        train_dataset=dataset,
+        processing_class=processor,
+    )
+    result = trainer.train()
+    publish_model(trainer, out_dir, processor, lora_base=None, dtype=cfg.dtype)
+    if distributed_state().is_main_process:
+        shutil.rmtree(scratch, ignore_errors=True)
     logger.info(
         "cold start: %d examples, loss %.4f -> %s", len(examples), result.training_loss, out_dir
     )

@@ -27,7 +27,7 @@ from typing import Any
 
 import pandas as pd
 
-from realign_pipeline.atomic import atomic_dir, atomic_write_json
+from realign_pipeline.atomic import atomic_write_json
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.grpo.data import create_grpo_dataset, load_rows
 from realign_pipeline.grpo.evaluate import evaluate_greedy
@@ -106,8 +106,8 @@ def _train(
     seed: int,
     resume: bool,
     tracker: Tracker,
-) -> tuple[Any, list[dict[str, Any]], str | None]:
-    """Run GRPOTrainer; return the trained model, TRL's log history and the resumed checkpoint."""
+) -> tuple[Any, str | None]:
+    """Run GRPOTrainer (on every process); return it, and the checkpoint it resumed from."""
     from trl import GRPOTrainer
 
     from realign_pipeline.grpo.callbacks import CompletionTableCallback
@@ -132,10 +132,7 @@ def _train(
         logger.info("resuming from %s", checkpoint)
     with _mlflow_attached(tracker):
         trainer.train(resume_from_checkpoint=checkpoint)
-    model = trainer.model
-    if cfg.lora.enabled:
-        model = model.merge_and_unload()
-    return model, list(trainer.state.log_history), checkpoint
+    return trainer, checkpoint
 
 
 def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
@@ -163,16 +160,28 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def _evaluate(
-    model: Any, processor: Any, val_rows: pd.DataFrame, data_root: Path, cfg: GRPOConfig, **kw: Any
+    source: str,
+    processor: Any,
+    val_rows: pd.DataFrame,
+    data_root: Path,
+    cfg: GRPOConfig,
+    system_prompt: str | None,
 ) -> tuple[dict[str, float], pd.DataFrame]:
+    """Greedy held-out evaluation of the model in `source`, on the GPU when there is one."""
+    import torch
+
+    from realign_pipeline.models.vlm import load_vlm
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, _ = load_vlm(source, dtype=cfg.dtype, device=device)
     return evaluate_greedy(
         model,
         processor,
         val_rows,
         data_root,
+        system_prompt=system_prompt,
         max_new_tokens=cfg.eval.max_new_tokens,
         batch_size=cfg.eval.batch_size,
-        **kw,
     )
 
 
@@ -211,9 +220,10 @@ def run_grpo(
         InputError: no usable image, only one class, or an image that no longer decodes.
         ConfigError: TRL rejects the settings.
     """
+    from realign_pipeline.grpo.publish import distributed_state, publish_model
     from realign_pipeline.models.vlm import load_processor
 
-    tracker = tracker or NullTracker()
+    tracker, state = tracker or NullTracker(), distributed_state()
     data_root, out_dir = Path(data_root), Path(out_dir)
     source = model or cfg.model
     system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None
@@ -224,37 +234,39 @@ def run_grpo(
     processor = load_processor(source, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
     run_dir = Path(checkpoints_dir) / _fingerprint(cfg, source, seed, sorted(rows["image_id"]))
     logger.info("grpo: %d train / %d val images, run dir %s", len(rows), len(val_rows), run_dir)
-    prepare_run_dir(run_dir, resume=resume)
+    if state.is_main_process:
+        prepare_run_dir(run_dir, resume=resume)
+    state.wait_for_everyone()
     metrics: dict[str, float] = {}
-    eval_kw = {"system_prompt": system_prompt}
-    if cfg.eval.baseline:
-        base, _ = _evaluate(
-            _load_model(source, cfg.dtype), processor, val_rows, data_root, cfg, **eval_kw
-        )
+    if cfg.eval.baseline and state.is_main_process:
+        base, _ = _evaluate(source, processor, val_rows, data_root, cfg, system_prompt)
         metrics.update({f"baseline_{k}": v for k, v in base.items() if k != "n"})
     policy_source = source
     if cfg.cold_start.enabled:
         policy_source, loss = _cold_start(source, processor, rows, data_root, run_dir, cfg, seed)
         metrics["cold_start_loss"] = loss
-    trained, history, resumed = _train(
+    trainer, resumed = _train(
         policy_source, processor, rows, data_root, run_dir / "grpo", cfg,
         system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker,
     )  # fmt: skip
-    metrics.update(_train_summary(history))
-    final, predictions = _evaluate(trained, processor, val_rows, data_root, cfg, **eval_kw)
-    metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
-    with atomic_dir(out_dir) as tmp:
-        trained.save_pretrained(tmp, safe_serialization=True)
-        processor.save_pretrained(tmp)
+    lora_base = policy_source if cfg.lora.enabled else None
+    publish_model(trainer, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
+    metrics.update(_train_summary(trainer.state.log_history))
     counts = {
         "train_images": len(rows),
         "train_rejected": len(rejected),
         "val_images": len(val_rows),
         "val_rejected": len(val_rejected),
     }
-    atomic_write_json(metrics_path, {**metrics, **counts})
-    atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
-    tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
+    if state.is_main_process:  # the published snapshot is what sampling will load: test that
+        final, predictions = _evaluate(
+            str(out_dir), processor, val_rows, data_root, cfg, system_prompt
+        )
+        metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
+        atomic_write_json(metrics_path, {**metrics, **counts})
+        atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
+        tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
+    state.wait_for_everyone()
     return StageResult(
         stage="grpo",
         outputs={"model": str(out_dir), "metrics": str(metrics_path), "checkpoints": str(run_dir)},
@@ -275,6 +287,7 @@ def _cold_start(
 ) -> tuple[str, float]:
     """Run (or reuse, after a crash) the cold-start SFT; return its model folder and loss."""
     from realign_pipeline.grpo.cold_start import run_cold_start
+    from realign_pipeline.grpo.publish import distributed_state
 
     out = run_dir / "cold_start"
     marker = run_dir / "cold_start.json"
@@ -285,5 +298,6 @@ def _cold_start(
     path, loss = run_cold_start(
         source, processor, rows, data_root, out, cfg, system_prompt=system_prompt, seed=seed
     )
-    atomic_write_json(marker, {"loss": loss})
+    if distributed_state().is_main_process:
+        atomic_write_json(marker, {"loss": loss})
     return str(path), loss

@@ -1,0 +1,76 @@
+"""Save a trainer's model as a plain hub-style snapshot, correctly under multi-process training.
+
+Every process calls `publish_model` (under DeepSpeed ZeRO-3 saving gathers the sharded weights,
+a collective step); the trainer writes to a staging folder on the main process only, then the
+main process builds the final folder atomically: LoRA adapters are merged into their base model
+on CPU, the processor is added, and the trainer's pickled `training_args.bin` is left out (the
+published folder holds safetensors and JSON only). The other processes wait at a barrier.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.atomic import atomic_dir
+
+__all__ = ["distributed_state", "publish_model"]
+
+logger = logging.getLogger(__name__)
+
+_NOT_PUBLISHED = {"training_args.bin"}
+
+
+def distributed_state() -> Any:
+    """accelerate's process state (single process: main, and barriers are no-ops)."""
+    from accelerate import PartialState
+
+    return PartialState()
+
+
+def _merged(base_source: str, adapter_dir: Path, dtype: str) -> Any:
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    from realign_pipeline.models.vlm import resolve_dtype
+
+    base = AutoModelForImageTextToText.from_pretrained(base_source, dtype=resolve_dtype(dtype))
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+
+
+def publish_model(
+    trainer: Any, out_dir: Path, processor: Any, *, lora_base: str | None, dtype: str
+) -> Path:
+    """Write the trainer's model (+ processor) to `out_dir` as a snapshot; call on every process.
+
+    Args:
+        trainer: A transformers/TRL trainer after training.
+        out_dir: Folder to (re)create; replaced as a whole on success.
+        processor: Saved beside the weights.
+        lora_base: The adapter's base model folder when the trainer trained LoRA adapters (they
+            are merged into it); None for a plain model.
+        dtype: Dtype the base is loaded in for merging.
+    """
+    state = distributed_state()
+    staging = out_dir.parent / f".{out_dir.name}.staging"
+    if state.is_main_process and staging.exists():
+        shutil.rmtree(staging)  # left by a killed run
+    state.wait_for_everyone()
+    trainer.save_model(str(staging))
+    state.wait_for_everyone()
+    if state.is_main_process:
+        with atomic_dir(out_dir) as tmp:
+            if lora_base is not None:
+                _merged(lora_base, staging, dtype).save_pretrained(tmp, safe_serialization=True)
+            else:
+                for item in staging.iterdir():
+                    if item.name not in _NOT_PUBLISHED:
+                        os.replace(item, tmp / item.name)
+            processor.save_pretrained(tmp)
+        shutil.rmtree(staging, ignore_errors=True)
+        logger.info("published %s%s", out_dir, " (LoRA merged)" if lora_base else "")
+    state.wait_for_everyone()
+    return out_dir
