@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -74,20 +75,16 @@ def register(app: typer.Typer) -> None:
         cfg = load(params, set_)
         from realign_pipeline.grpo import run_grpo
 
+        kwargs = {"seed": cfg.seed, "model": model, "resume": resume}
+        paths = (manifest, val_manifest, data_root, out, metrics, checkpoints, cfg.grpo)
+        if int(os.environ.get("RANK", "0")) != 0:
+            # A non-main process of `accelerate launch`: trains its share; the main process
+            # alone owns the MLflow run, the outputs and the result on stdout.
+            with redirect_stdout(sys.stderr):
+                run_grpo(*paths, **kwargs)
+            return
         with stage_run(cfg, "grpo", cfg.grpo) as tracker:
             # transformers' trainer prints its log dicts on stdout: keep stdout for the result.
             with redirect_stdout(sys.stderr):
-                result = run_grpo(
-                    manifest,
-                    val_manifest,
-                    data_root,
-                    out,
-                    metrics,
-                    checkpoints,
-                    cfg.grpo,
-                    seed=cfg.seed,
-                    model=model,
-                    resume=resume,
-                    tracker=tracker,
-                )
+                result = run_grpo(*paths, **kwargs, tracker=tracker)
             finish(result, tracker)
