@@ -245,20 +245,23 @@ class Tracker:
         """Make this run MLflow's active run in this thread, for APIs that need one.
 
         `mlflow.pyfunc.log_model` and TRL's MLflow callback only log to the active run; this
-        resumes our run by id for the duration of the block. A tracking failure inside the
-        block is handled like any other call's (see the class docstring).
+        resumes our run by id for the duration of the block. Failing to resume the run is
+        handled like any other call's failure (see the class docstring); errors raised inside
+        the block are the caller's and pass through unchanged.
         """
         import mlflow
 
+        if not self.lost:
+            mlflow.set_tracking_uri(self.uri)
+            try:
+                run = mlflow.start_run(run_id=self.run_id)
+            except _tracking_errors() as exc:
+                self._failed(exc)
         if self.lost:
             yield
             return
-        mlflow.set_tracking_uri(self.uri)
-        try:
-            with mlflow.start_run(run_id=self.run_id):
-                yield
-        except _tracking_errors() as exc:
-            self._failed(exc)
+        with run:
+            yield
 
 
 class NullTracker(Tracker):

@@ -158,3 +158,13 @@ def test_unreachable_server_names_the_uri_without_credentials(tmp_path, monkeypa
         with start_stage_run(_cfg(tmp_path, fallback=False), "ingest", "tiny"):
             pass
     assert "http://***@127.0.0.1:" in str(err.value) and "s3cret" not in str(err.value)
+
+
+def test_errors_inside_an_activated_block_pass_through(tmp_path, monkeypatch) -> None:
+    """Fallback covers tracking failures only: a stage error inside `activated()` (e.g. TRL
+    training under the MLflow callback) is never swallowed or relabelled."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with pytest.raises(OSError, match="No space left"):
+        with start_stage_run(_cfg(tmp_path, fallback=True), "grpo", "tiny") as tracker:
+            with tracker.activated():
+                raise OSError(28, "No space left on device")
