@@ -54,11 +54,14 @@ def full_run(tmp_path_factory, tiny_vlm, grpo_data, fast_cfg):
         fast_cfg, max_steps=4, save_steps=4, completions_table_steps=2, max_train_images=16
     )
     assert cfg.beta > 0 and not cfg.lora.enabled
+    steps: list[tuple[int, int]] = []
     with start_stage_run(_tracking(tmp), "grpo", "tiny", {"grpo": cfg.model_dump()}) as tracker:
         result = run_grpo(
             train, val, root, tmp / "out", tmp / "grpo.json", tmp / "ckpt", cfg,
             seed=0, model=str(tiny_vlm), tracker=tracker,
+            progress=lambda done, total: steps.append((done, total)),
         )  # fmt: skip
+    assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]  # progress reported after every step
     return tmp, result, tracker
 
 

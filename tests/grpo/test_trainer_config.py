@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.errors import ConfigError
-from realign_pipeline.grpo.callbacks import build_completion_table
+from realign_pipeline.grpo.callbacks import ProgressCallback, build_completion_table
 from realign_pipeline.grpo.trainer_config import create_grpo_args, create_peft_config
 
 
@@ -70,3 +70,13 @@ def test_completion_table_columns() -> None:
         "label": ["fake"],
         "advantage": [0.5],
     }
+
+
+@pytest.mark.parametrize(("world_zero", "expected"), [(True, [(3, 12)]), (False, [])])
+def test_progress_callback_reports_steps_on_the_main_process(world_zero: bool, expected) -> None:
+    from types import SimpleNamespace
+
+    seen: list[tuple[int, int]] = []
+    state = SimpleNamespace(global_step=3, max_steps=12, is_world_process_zero=world_zero)
+    ProgressCallback(lambda done, total: seen.append((done, total))).on_step_end(None, state, None)
+    assert seen == expected

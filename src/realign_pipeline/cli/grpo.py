@@ -16,6 +16,7 @@ from realign_pipeline.cli.common import (
     SetOpt,
     finish,
     load,
+    progress_hook,
     setup_logging,
     stage_run,
 )
@@ -86,5 +87,5 @@ def register(app: typer.Typer) -> None:
         with stage_run(cfg, "grpo", cfg.grpo) as tracker:
             # transformers' trainer prints its log dicts on stdout: keep stdout for the result.
             with redirect_stdout(sys.stderr):
-                result = run_grpo(*paths, **kwargs, tracker=tracker)
+                result = run_grpo(*paths, **kwargs, tracker=tracker, progress=progress_hook())
             finish(result, tracker)

@@ -1,4 +1,5 @@
-"""Trainer callback: a table of sampled completions with their rewards, to MLflow every N steps.
+"""Trainer callbacks: a table of sampled completions with their rewards, to MLflow every N steps,
+and step progress for an orchestrator.
 
 TRL's `report_to="mlflow"` logs scalars only; its completion tables go to wandb/trackio. This
 callback reads the trainer's record of the latest generation batch (prompts, completions, per-
@@ -9,7 +10,7 @@ logs it through our `Tracker` as `completions/step_NNNNN.json`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from transformers import TrainerCallback
@@ -17,7 +18,7 @@ from transformers import TrainerCallback
 from realign_pipeline.grpo.rewards import completion_text
 from realign_pipeline.tracking import NullTracker, Tracker
 
-__all__ = ["CompletionTableCallback", "build_completion_table"]
+__all__ = ["CompletionTableCallback", "ProgressCallback", "build_completion_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +68,14 @@ class CompletionTableCallback(TrainerCallback):
         self.tracker.log_table(table, artifact_file=f"completions/step_{step:05d}.json")
         self.logged_steps.append(step)
         logger.info("step %d: logged %d completions", step, len(table["completion"]))
+
+
+class ProgressCallback(TrainerCallback):
+    """Report `(global_step, max_steps)` after every optimiser step (e.g. to a Prefect task)."""
+
+    def __init__(self, report: Callable[[int, int], None]) -> None:
+        self.report = report
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.report(int(state.global_step), int(state.max_steps))

@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -106,11 +106,12 @@ def _train(
     seed: int,
     resume: bool,
     tracker: Tracker,
+    progress: Callable[[int, int], None] | None,
 ) -> tuple[Any, str | None]:
     """Run GRPOTrainer (on every process); return it, and the checkpoint it resumed from."""
     from trl import GRPOTrainer
 
-    from realign_pipeline.grpo.callbacks import CompletionTableCallback
+    from realign_pipeline.grpo.callbacks import CompletionTableCallback, ProgressCallback
     from realign_pipeline.grpo.rewards import DetectionReward, FormatReward
     from realign_pipeline.grpo.trainer_config import create_grpo_args, create_peft_config
 
@@ -124,7 +125,7 @@ def _train(
         train_dataset=create_grpo_dataset(rows, data_root, system_prompt),
         processing_class=processor,
         peft_config=create_peft_config(cfg),
-        callbacks=[table],
+        callbacks=[table, *([ProgressCallback(progress)] if progress else [])],
     )
     table.bind(trainer._logs)  # TRL's record of the latest generation batch (no public API)
     checkpoint = _last_checkpoint(run_dir) if resume else None
@@ -198,6 +199,7 @@ def run_grpo(
     model: str | None = None,
     resume: bool = True,
     tracker: Tracker | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> StageResult:
     """Train AIGI-R1 with GRPO and save the model, metrics and checkpoints.
 
@@ -214,6 +216,7 @@ def run_grpo(
         resume: Resume an interrupted run with the same settings from its last checkpoint
             (and reuse its cold start); False, or a finished run, starts afresh.
         tracker: MLflow run to log into (params, TRL scalars, completion tables).
+        progress: Called with `(step, max_steps)` after every GRPO step.
 
     Raises:
         MissingInputError: a manifest or the model folder does not exist.
@@ -247,7 +250,7 @@ def run_grpo(
         metrics["cold_start_loss"] = loss
     trainer, resumed = _train(
         policy_source, processor, rows, data_root, run_dir / "grpo", cfg,
-        system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker,
+        system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker, progress=progress,
     )  # fmt: skip
     lora_base = policy_source if cfg.lora.enabled else None
     publish_model(trainer, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
