@@ -60,8 +60,9 @@ def _offline_hint(name: str, exc: Exception) -> InputError:
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     where = "the local hub cache (HF_HUB_OFFLINE=1)" if offline else "the hub"
     return InputError(
-        f"cannot load model {name!r} from {where}: {exc}. Download it first "
-        "(`hf download NAME`) or pass a local folder"
+        f"cannot load model {name!r}: no local folder of that name, and not found in {where} "
+        f"({exc}). Pass an existing model folder (e.g. build one with `realign tiny-models`), "
+        "or download the hub model first (`hf download NAME`)"
     )
 
 
