@@ -262,6 +262,12 @@ class Tracker:
             return
         with run:
             yield
+        # leaving mlflow's context ends the run as FINISHED; the run belongs to whoever opened
+        # it (the stage or the flow), so put it back to RUNNING for them to close
+        try:
+            self.client.update_run(self.run_id, status="RUNNING")
+        except _tracking_errors() as exc:
+            self._failed(exc)
 
 
 class NullTracker(Tracker):

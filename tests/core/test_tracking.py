@@ -107,3 +107,18 @@ def test_unreachable_server_falls_back_to_local_when_configured(tmp_path, monkey
 def test_flatten_and_redact() -> None:
     assert flatten_params({"a": {"b": [1, 2], "password": "x"}}) == {"a.b": "[1, 2]"}
     assert redact_uri("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
+
+
+def test_activated_block_leaves_the_run_open_for_its_owner(tmp_path: Path, monkeypatch) -> None:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _cfg(tmp_path)
+    with start_stage_run(cfg, "align", "tiny") as tracker:
+        with tracker.activated():
+            mlflow.log_metric("inside", 1.0)
+        assert MlflowClient(cfg.uri).get_run(tracker.run_id).info.status == "RUNNING"
+        run_id = tracker.run_id
+    run = MlflowClient(cfg.uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.0

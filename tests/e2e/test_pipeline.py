@@ -1,0 +1,254 @@
+"""End to end: the whole tiny pipeline from a fresh copy of the repository.
+
+One module-scoped run does what a new user does: build the demo data (checked byte for byte
+against data.dvc), start a real `mlflow server` on 127.0.0.1, and run the `realign-pipeline`
+Prefect flow (ephemeral API), which runs every DVC stage. The tests then read the results back:
+DVC outputs and their hashes, MLflow's parent and nested runs, metrics and the detector model, a
+no-op `dvc repro`, and an `align` param change that reruns only align and evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+STAGES = [
+    "ingest",
+    "tiny_models",
+    "grpo",
+    "sample",
+    "caption",
+    "review_export",
+    "review_import",
+    "align",
+    "evaluate",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _copy_repo(dest: Path) -> None:
+    """The files a fresh clone would have (plus not-yet-committed, not-ignored ones)."""
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def _sh(ws: Path, *cmd: str, env: dict | None = None, timeout: int = 600) -> str:
+    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+            f"{proc.stdout[-6000:]}\n{proc.stderr[-6000:]}"
+        )
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = open(home / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{home / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(home / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((home / "server.log").read_text()[-3000:]) from None
+                time.sleep(1)
+        yield uri
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory, mlflow_server):
+    ws = tmp_path_factory.mktemp("fresh-clone")
+    _copy_repo(ws)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server,
+        "PREFECT_HOME": str(ws / ".prefect-home"),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    env.pop("PREFECT_API_URL", None)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "ci@example.invalid"],
+        ["git", "config", "user.name", "ci"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "fresh clone"],
+    ):
+        _sh(ws, *cmd, env=env)
+    committed_lock = (
+        yaml.safe_load((ws / "dvc.lock").read_text()) if (ws / "dvc.lock").exists() else {}
+    )
+    _sh(ws, "realign", "demo-data", "--out", "data", env=env)
+    # record the rebuilt data's hash into data.dvc (and the cache): unchanged file = same bytes
+    _sh(ws, "dvc", "commit", "-f", "-q", "data.dvc", env=env)
+    data_diff = subprocess.run(
+        ["git", "diff", "--stat", "data.dvc"], cwd=ws, capture_output=True, text=True
+    ).stdout
+    start = time.monotonic()
+    flow_out = _sh(ws, sys.executable, "-m", "flows.pipeline", env=env, timeout=1500)
+    return {
+        "ws": ws,
+        "env": env,
+        "uri": mlflow_server,
+        "flow_out": flow_out,
+        "data_diff": data_diff,
+        "committed_lock": committed_lock,
+        "wall_s": time.monotonic() - start,
+    }
+
+
+def test_demo_data_matches_data_dvc_byte_for_byte(pipeline) -> None:
+    assert pipeline["data_diff"] == "", pipeline["data_diff"]
+
+
+def test_every_stage_ran_and_wrote_its_outputs(pipeline) -> None:
+    ws = pipeline["ws"]
+    lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
+    assert set(lock) == set(STAGES)
+    for rel in (
+        "artifacts/manifests/train.parquet",
+        "artifacts/aigi_r1",
+        "artifacts/pairs/pairs.parquet",
+        "artifacts/reasoning/samples.parquet",
+        "artifacts/detector/detector.safetensors",
+        "artifacts/eval/predictions.parquet",
+        "artifacts/eval/report.md",
+        "metrics/eval.json",
+        "metrics/grpo.json",
+    ):
+        assert (ws / rel).exists(), rel
+    grpo = yaml.safe_load((ws / "metrics/grpo.json").read_text())
+    assert grpo["eval_format_rate"] > 0, grpo  # the tiny preset learns the tag format
+
+
+def test_manifests_reproduce_the_committed_lock(pipeline) -> None:
+    committed = pipeline["committed_lock"].get("stages", {}).get("ingest")
+    if committed is None:
+        pytest.skip("no committed dvc.lock entry for ingest")
+    new = yaml.safe_load((pipeline["ws"] / "dvc.lock").read_text())["stages"]["ingest"]
+    if committed["deps"] != new["deps"] or committed.get("params") != new.get("params"):
+        pytest.skip("ingest code, data or params changed since dvc.lock was committed")
+    assert committed["outs"] == new["outs"]
+
+
+def test_mlflow_server_has_parent_nested_runs_metrics_and_model(pipeline) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(pipeline["uri"])
+    exp = client.get_experiment_by_name("realign")
+    runs = client.search_runs([exp.experiment_id], max_results=500)
+    parents = [r for r in runs if r.data.tags.get("realign.stage") == "pipeline"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    pid = parents[0].info.run_id
+    nested = {
+        r.data.tags["realign.stage"]: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == pid
+    }
+    assert set(nested) == set(STAGES)
+    for stage, run in nested.items():
+        assert run.info.status == "FINISHED", stage
+        assert run.data.tags["dvc.stage_hash"], stage
+        assert run.data.tags["mlflow.source.git.commit"], stage
+    assert nested["ingest"].data.params  # the stage's params section was logged
+    assert any(k.startswith("mAcc") or "macc" in k.lower() for k in nested["evaluate"].data.metrics)
+    assert nested["align"].data.metrics
+    models = client.search_logged_models([exp.experiment_id])
+    assert any(m.source_run_id == nested["align"].info.run_id for m in models)
+
+
+def test_second_dvc_repro_is_a_no_op(pipeline) -> None:
+    out = _sh(pipeline["ws"], "dvc", "repro", env=pipeline["env"])
+    assert "Data and pipelines are up to date." in out, out
+
+
+def test_align_param_change_reruns_only_align_and_evaluate(pipeline) -> None:
+    from flows.workspace import set_param
+
+    ws = pipeline["ws"]
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    set_param(ws, "align.weight_decay", float(params["align"]["weight_decay"]) + 0.01)
+    out = _sh(ws, "dvc", "repro", env={**pipeline["env"], "MLFLOW_TRACKING_URI": pipeline["uri"]})
+    ran = {s for s in STAGES if f"Running stage '{s}'" in out}
+    assert ran == {"align", "evaluate"}, out
+
+
+def test_text_ablation_runs_two_variants_end_to_end(pipeline) -> None:
+    from mlflow.tracking import MlflowClient
+
+    ws, env = pipeline["ws"], pipeline["env"]
+    cmd = ["realign", "ablate", "text", "-s", "ablate.text_variants=[full,label_only]"]
+    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads(proc.stdout)["counts"]["failed"] == 0
+    table = (ws / "artifacts/ablations/text.md").read_text()
+    assert "| text | full |" in table and "| text | label_only |" in table
+    assert "91.33" in table  # the paper's label-only mAcc sits beside ours
+    again = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True, timeout=600)
+    assert json.loads(again.stdout)["counts"] == {"ran": 0, "skipped": 2, "failed": 0}
+    client = MlflowClient(pipeline["uri"])
+    exp = client.get_experiment_by_name("realign").experiment_id
+    runs = client.search_runs([exp], filter_string="tags.ablation = 'text/label_only'")
+    assert {"ablate", "align", "evaluate"} <= {r.data.tags["realign.stage"] for r in runs}
