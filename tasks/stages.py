@@ -27,6 +27,7 @@ from realign_pipeline.tracking import (
     ENV_RUN_ID,
     create_run,
     end_run,
+    git_commit,
     run_url,
     tracker_for,
 )
@@ -105,6 +106,7 @@ def run_stage(
             "realign.stage": stage,
             "realign.preset": params.preset,
             "prefect.flow_run_id": _flow_run_id(),
+            "mlflow.source.git.commit": git_commit(root),
         },
         parent_run_id=parent_run_id,
     )

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,7 +102,8 @@ def _run_one(
     env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
-    proc = subprocess.run(cmd, cwd=repo, env=env, check=False)
+    # DVC's and the stages' output goes to our stderr: stdout carries only the result JSON
+    proc = subprocess.run(cmd, cwd=repo, env=env, check=False, stdout=sys.stderr)
     if proc.returncode != 0:
         logger.error("ablation %s: dvc exp run exited with %d", variant.tag, proc.returncode)
     _tag_children(params.tracking, run_id, {"ablation": variant.tag})
