@@ -104,6 +104,8 @@ def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | N
 def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
     """Run the typer app; print project errors as one line and return exit code 2."""
     debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get(_DEBUG_ENV)
+    # stdout carries only the result JSON; MLflow would print "View run ..." links there
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
         app(args=argv, standalone_mode=False)
     except RealignError as exc:
