@@ -103,7 +103,12 @@ def _run_one(
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
     # DVC's and the stages' output goes to our stderr: stdout carries only the result JSON
-    proc = subprocess.run(cmd, cwd=repo, env=env, check=False, stdout=sys.stderr)
+    with subprocess.Popen(
+        cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stderr.write(line)
     if proc.returncode != 0:
         logger.error("ablation %s: dvc exp run exited with %d", variant.tag, proc.returncode)
     _tag_children(params.tracking, run_id, {"ablation": variant.tag})
