@@ -251,23 +251,36 @@ class Tracker:
         """
         import mlflow
 
-        if not self.lost:
-            mlflow.set_tracking_uri(self.uri)
+        # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ: restore both
+        # afterwards so the URI of this run never leaks into later runs of the same process
+        from mlflow.tracking._tracking_service import utils as mlflow_uri_state
+
+        saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+        saved_uri = mlflow_uri_state._tracking_uri  # None: resolved from the environment
+        try:
+            if not self.lost:
+                mlflow.set_tracking_uri(self.uri)
+                try:
+                    run = mlflow.start_run(run_id=self.run_id)
+                except _tracking_errors() as exc:
+                    self._failed(exc)
+            if self.lost:
+                yield
+                return
+            with run:
+                yield
+            # leaving mlflow's context ends the run as FINISHED; the run belongs to whoever
+            # opened it (the stage or the flow), so put it back to RUNNING for them to close
             try:
-                run = mlflow.start_run(run_id=self.run_id)
+                self.client.update_run(self.run_id, status="RUNNING")
             except _tracking_errors() as exc:
                 self._failed(exc)
-        if self.lost:
-            yield
-            return
-        with run:
-            yield
-        # leaving mlflow's context ends the run as FINISHED; the run belongs to whoever opened
-        # it (the stage or the flow), so put it back to RUNNING for them to close
-        try:
-            self.client.update_run(self.run_id, status="RUNNING")
-        except _tracking_errors() as exc:
-            self._failed(exc)
+        finally:
+            mlflow_uri_state._tracking_uri = saved_uri
+            if saved_env is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = saved_env
 
 
 class NullTracker(Tracker):

@@ -122,3 +122,15 @@ def test_activated_block_leaves_the_run_open_for_its_owner(tmp_path: Path, monke
         run_id = tracker.run_id
     run = MlflowClient(cfg.uri).get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.0
+
+
+def test_activated_block_does_not_leak_its_uri(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import mlflow
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with start_stage_run(_cfg(tmp_path), "align", "tiny") as tracker:
+        with tracker.activated():
+            mlflow.log_metric("x", 1.0)
+    assert "MLFLOW_TRACKING_URI" not in os.environ

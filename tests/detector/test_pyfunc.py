@@ -28,7 +28,9 @@ def tracking_cfg(tmp_path: Path, monkeypatch) -> TrackingConfig:
     )
 
 
-def test_pyfunc_model_scores_paths_and_bytes(tiny_detector_dir, synthetic_data, tracking_cfg):
+def test_pyfunc_model_scores_paths_and_bytes(
+    tiny_detector_dir, synthetic_data, tracking_cfg, monkeypatch
+):
     import mlflow
 
     from realign_pipeline.detector.pyfunc import log_detector_model
@@ -37,6 +39,9 @@ def test_pyfunc_model_scores_paths_and_bytes(tiny_detector_dir, synthetic_data, 
     images = sorted(data_root.rglob("*.png"))[:3]
     with start_stage_run(tracking_cfg, "align", "tiny") as tracker:
         uri = log_detector_model(tracker, tiny_detector_dir)
+    # resolving a models:/ URI goes through MLflow's global tracking URI, as `mlflow models
+    # serve` does with MLFLOW_TRACKING_URI set
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_cfg.uri)
     model_dir = Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=tracking_cfg.uri))
     assert not list(model_dir.rglob("*.pkl")) and not list(model_dir.rglob("python_model*"))
     model = mlflow.pyfunc.load_model(str(model_dir))

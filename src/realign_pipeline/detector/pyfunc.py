@@ -103,7 +103,7 @@ def log_detector_model(tracker: Any, detector_dir: Path) -> str:
     """
     package_dir = Path(__file__).resolve().parents[1]
     with tracker.activated():
-        mlflow.pyfunc.log_model(
+        info = mlflow.pyfunc.log_model(
             name=MODEL_NAME,
             python_model=str(Path(__file__).with_name("pyfunc_model.py")),
             artifacts={ARTIFACT_KEY: str(Path(detector_dir).resolve())},
@@ -111,4 +111,4 @@ def log_detector_model(tracker: Any, detector_dir: Path) -> str:
             pip_requirements=_requirements(),
             signature=_signature(),
         )
-    return f"runs:/{tracker.run_id}/{MODEL_NAME}"
+    return info.model_uri if info is not None else f"runs:/{tracker.run_id}/{MODEL_NAME}"
