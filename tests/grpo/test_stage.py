@@ -86,10 +86,12 @@ def test_full_run_changed_the_policy(full_run) -> None:
     assert _changed(start, _weights(tmp / "out"), "model.layers.")  # the language model
 
 
-def test_full_run_logged_rewards_and_completions_to_mlflow(full_run) -> None:
+def test_full_run_logged_rewards_and_completions_to_mlflow(full_run, monkeypatch) -> None:
     from mlflow.tracking import MlflowClient
 
     _, _, tracker = full_run
+    # MlflowClient.load_table downloads through MLflow's global tracking URI
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracker.uri)
     client = MlflowClient(tracking_uri=tracker.uri)
     history = client.get_metric_history(tracker.run_id, "rewards/format/mean")
     assert [m.step for m in history] == [1, 2, 3, 4]  # TRL's scalars, one per step

@@ -62,6 +62,8 @@ def _logged_model(tmp_path: Path, monkeypatch) -> Path:
     detector = make_tiny_detector(tmp_path / "detector")
     with start_stage_run(cfg, "align", "tiny") as tracker:
         uri = log_detector_model(tracker, detector)
+    # a models:/ URI resolves through MLflow's global tracking URI (as `mlflow models serve`)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", cfg.uri)
     return Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=cfg.uri))
 
 
