@@ -31,6 +31,7 @@ import yaml
 from PIL import Image
 
 from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.detector import create_model_transform
 from realign_pipeline.evaluate import evaluate_scorer
 from realign_pipeline.evaluate.preprocess import create_preprocess
 from realign_pipeline.images import load_image
@@ -45,7 +46,11 @@ def _random_detector(arch: str, out_dir: Path) -> Path:
     """Export a detector with random weights for an open_clip (or project) architecture."""
     import open_clip
 
-    from realign_pipeline.detector import DetectorSpec, create_detector, save_detector
+    from realign_pipeline.detector import (
+        DetectorSpec,
+        create_detector,
+        save_detector,
+    )
     from realign_pipeline.model_configs import register_model_configs
 
     register_model_configs()
@@ -149,6 +154,7 @@ def main() -> None:
             mean=spec.mean,
             std=spec.std,
             resize_scale=cfg.resize_scale,
+            model_transform=create_model_transform(spec),
         )
         frame = read_manifest(manifests / benchmark_file(args.benchmark))
         pixels = torch.stack([preprocess(load_image(image_path(root, p))) for p in frame["path"]])
