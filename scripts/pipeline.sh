@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: set up the environment (once), get the demo data, and run the whole
 # pipeline on the tiny preset through the Prefect flow (ephemeral Prefect API, local MLflow sqlite
-# store, local DVC cache and remote). Rerunning it skips every unchanged stage.
+# store, local DVC cache and remote), then print where to look. Rerunning it skips every
+# unchanged stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -20,4 +21,4 @@ fi
 
 python -m flows.pipeline "$@"
 dvc push -q || echo "[pipeline] note: dvc push to the default remote failed" >&2
-dvc metrics show
+echo "[pipeline] done: dvc metrics show | dvc plots show | mlflow ui --backend-store-uri sqlite:///mlflow.db"
