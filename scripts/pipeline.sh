@@ -19,6 +19,6 @@ if ! git diff --quiet -- data.dvc 2>/dev/null; then
   echo "[pipeline] note: data/ differs from the committed data.dvc (git diff data.dvc)" >&2
 fi
 
-python -m flows.pipeline "$@"
+python -m flows.pipeline
 dvc push -q || echo "[pipeline] note: dvc push to the default remote failed" >&2
 echo "[pipeline] done: dvc metrics show | dvc plots show | mlflow ui --backend-store-uri sqlite:///mlflow.db"
