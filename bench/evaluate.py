@@ -35,7 +35,12 @@ from realign_pipeline.detector import create_model_transform
 from realign_pipeline.evaluate import evaluate_scorer
 from realign_pipeline.evaluate.preprocess import create_preprocess
 from realign_pipeline.images import load_image
-from realign_pipeline.manifest import benchmark_file, image_path, read_manifest
+from realign_pipeline.manifest import (
+    MANIFEST_COLUMNS,
+    benchmark_file,
+    image_path,
+    read_manifest,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -88,19 +93,7 @@ def _synthetic_benchmark(root: Path, n_images: int, size: int) -> Path:
         Image.fromarray(arr).save(root / rel, format="JPEG", quality=95)
         digest = hashlib.sha256((root / rel).read_bytes()).hexdigest()
         rows.append([digest, rel, label, gen, "", "bench", "benchmark", size, size, "JPEG"])
-    columns = [
-        "image_id",
-        "path",
-        "label",
-        "generator",
-        "category",
-        "dataset",
-        "split",
-        "width",
-        "height",
-        "format",
-    ]
-    frame = pd.DataFrame(rows, columns=columns).astype({"label": "int8"})
+    frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)).astype({"label": "int8"})
     manifests = root / "manifests"
     manifests.mkdir()
     frame.to_parquet(manifests / benchmark_file("bench"), index=False)
