@@ -29,10 +29,12 @@ REALIGN_VENV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/venv-$(sha256su
     touch "$VENV/.complete"
   fi
   # The project itself: an editable install of *this* checkout (cheap; redone only when the
-  # venv points at another clone).
+  # venv points at another clone or pyproject.toml changed, e.g. its console scripts).
+  stamp="$ROOT/src $(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16)"
   here="$("$VENV/bin/python" -c 'import realign_pipeline, pathlib; print(pathlib.Path(realign_pipeline.__file__).resolve().parents[1])' 2>/dev/null || true)"
-  if [ "$here" != "$ROOT/src" ]; then
+  if [ "$here" != "$ROOT/src" ] || [ "$(cat "$VENV/.editable" 2>/dev/null)" != "$stamp" ]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
+    echo "$stamp" > "$VENV/.editable"
   fi
   ln -sfn "$VENV" "$ROOT/.venv"
 ) || return 2 2>/dev/null || exit 2

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from realign_pipeline.cli import main
@@ -41,3 +44,51 @@ def test_progress_hook_writes_json_only_when_asked(tmp_path: Path, monkeypatch) 
     assert json.loads(target.read_text()) == {"done": 1, "total": 10}
     hook(10, 10)  # completion is always written
     assert json.loads(target.read_text()) == {"done": 10, "total": 10}
+
+
+_EXIT_SCRIPT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from realign_pipeline.cli.common import exit_process
+
+out = Path(sys.argv[1])
+def late_writer():
+    time.sleep(0.3)
+    (out / "thread.txt").write_text("thread")
+threading.Thread(target=late_writer).start()  # non-daemon: exit must wait for it
+atexit.register(lambda: (out / "atexit.txt").write_text("atexit"))
+sys.stdout.write("x" * 200_000)  # more than a pipe buffer holds
+sys.stdout.write("end")  # stays in the text buffer until flushed
+exit_process(int(sys.argv[2]))
+"""
+
+
+def _run_exit_script(tmp_path: Path, code: int, fast: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["REALIGN_FAST_EXIT"] = fast
+    return subprocess.run(
+        [sys.executable, "-c", _EXIT_SCRIPT, str(tmp_path), str(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_exit_process_keeps_what_a_normal_exit_does(tmp_path: Path) -> None:
+    for code, fast in ((0, "1"), (3, "1"), (3, "0")):
+        for name in ("thread.txt", "atexit.txt"):
+            (tmp_path / name).unlink(missing_ok=True)
+        proc = _run_exit_script(tmp_path, code, fast)
+        assert proc.returncode == code, proc.stderr
+        assert len(proc.stdout) == 200_003 and proc.stdout.endswith("end")
+        assert (tmp_path / "thread.txt").read_text() == "thread"
+        assert (tmp_path / "atexit.txt").read_text() == "atexit"
+
+
+def test_console_script_targets_the_fast_exit_entry() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["realign"] == "realign_pipeline.cli:run"

@@ -8,10 +8,12 @@ run and call one library function; heavy libraries are imported inside the comma
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 
 from realign_pipeline.cli import align, data, evaluate, grpo, review, sample
-from realign_pipeline.cli.common import main_wrapper
+from realign_pipeline.cli.common import exit_process, main_wrapper
 
 app = typer.Typer(
     name="realign",
@@ -26,5 +28,10 @@ for _module in (data, grpo, sample, review, align, evaluate):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point; returns the exit code (2 for project errors)."""
+    """Run one command in this process; returns the exit code (2 for project errors)."""
     return main_wrapper(app, argv)
+
+
+def run() -> NoReturn:
+    """Console-script entry point: `main` on `sys.argv`, then a fast process exit."""
+    exit_process(main())

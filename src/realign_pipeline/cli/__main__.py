@@ -1,8 +1,6 @@
 """`python -m realign_pipeline.cli`: the `realign` command, e.g. under `accelerate launch -m`."""
 
-import sys
-
-from realign_pipeline.cli import main
+from realign_pipeline.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
