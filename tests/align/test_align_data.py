@@ -1,13 +1,24 @@
-"""Pairs reading and per-epoch text sampling (one text per image per epoch)."""
+"""Pairs reading, per-epoch text sampling (one text per image per epoch), decode-once pixels."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
+from open_clip import image_transform
+from PIL import Image
 
-from realign_pipeline.align.data import group_pairs, read_pairs, sample_epoch
+from realign_pipeline.align import data as align_data
+from realign_pipeline.align.data import (
+    ImagePixels,
+    group_pairs,
+    read_pairs,
+    sample_epoch,
+    split_transform,
+)
 from realign_pipeline.errors import InputError, MissingInputError
 
 
@@ -57,3 +68,60 @@ def test_read_pairs_refuses_image_with_two_labels(align_inputs, tmp_path: Path):
 def test_read_pairs_missing_file_names_producer(tmp_path: Path):
     with pytest.raises(MissingInputError, match="review import"):
         read_pairs(tmp_path / "none.parquet", "full", needs_text=True)
+
+
+@pytest.mark.parametrize("resize_mode", ["shortest", "squash", "longest"])
+def test_split_transform_is_bit_identical_to_the_transform(resize_mode: str) -> None:
+    transform = image_transform(
+        48, is_train=False, mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.25), resize_mode=resize_mode
+    )
+    to_uint8, finish = split_transform(transform)
+    rng = np.random.default_rng(0)
+    for size in ((64, 40), (31, 97), (48, 48)):
+        image = Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8))
+        kept = to_uint8(image)
+        assert kept.dtype == torch.uint8 and kept.shape == (3, 48, 48)
+        assert torch.equal(finish(kept), transform(image))
+
+
+def test_split_transform_refuses_what_it_cannot_split() -> None:
+    assert split_transform(lambda image: image) is None
+
+
+def _write_images(root: Path, n: int) -> list[Path]:
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(n):
+        path = root / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def test_image_pixels_decode_each_file_once_within_budget(tmp_path: Path, monkeypatch) -> None:
+    paths = _write_images(tmp_path, 4)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    paths.append(tmp_path / "broken.png")
+    transform = image_transform(32, is_train=False)
+    decodes: list[Path] = []
+    real_load = align_data.load_image
+
+    def counting_load(path, *args, **kwargs):
+        decodes.append(Path(path))
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(align_data, "load_image", counting_load)
+    reference = ImagePixels(transform, cache_bytes=0)  # decodes on every call
+    cached = ImagePixels(transform, cache_bytes=3 * 32 * 32 * 3)  # room for three images
+    assert set(reference.check(paths)) == {4}
+    assert cached.check(paths) == {4: reference.check(paths)[4]}
+    assert cached.cached == 3 and cached.cached_bytes == 3 * 32 * 32 * 3
+    decodes.clear()
+    for _epoch in range(3):
+        for path in paths[:4]:
+            assert torch.equal(cached(path), transform(real_load(path)))
+    # only the image past the budget is decoded again, once per epoch
+    assert decodes == [paths[3]] * 3
+    decodes.clear()
+    reference(paths[0])
+    assert decodes == [paths[0]]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from realign_pipeline.align.checkpoint import TrainProgress
-from realign_pipeline.align.data import group_pairs, read_pairs
+from realign_pipeline.align.data import ImagePixels, group_pairs, read_pairs
 from realign_pipeline.align.models import create_clip, create_spec
 from realign_pipeline.align.module import ReAlignModel
 from realign_pipeline.align.text_cache import cache_file, get_text_embeddings
@@ -41,9 +41,8 @@ def test_training_moves_lora_and_head_but_not_text_tower(align_inputs, tiny_alig
     }
     trained_before = {n: p.detach().clone() for n, p in model.trainable_named_parameters()}
     optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=4)
-    ctx = TrainContext(
-        cfg, 0, torch.device("cpu"), images, texts, create_model_transform(spec), NullTracker()
-    )
+    pixels = ImagePixels(create_model_transform(spec), cache_bytes=0)
+    ctx = TrainContext(cfg, 0, torch.device("cpu"), images, texts, pixels, NullTracker())
     progress = fit(model, optimizer, scheduler, ctx, TrainProgress(), lambda p: None)
     assert progress.epoch == 2 and progress.global_step == 4
     assert text_before  # the text tower (token embedding, transformer, ln_final, projection)

@@ -6,8 +6,10 @@ texts drawn at random (seeded by seed and epoch): an image never meets itself tw
 where its second copy would be a false negative of the contrastive loss, and over the epochs the
 image still sees the diversity of its texts.
 
-Images are checked once up front with `realign_pipeline.images`; one that cannot be decoded is
-recorded with a reason (and its pairs dropped) instead of failing mid-epoch.
+Images are decoded once up front (`ImagePixels.check`); one that cannot be decoded is recorded
+with a reason (and its pairs dropped) instead of failing mid-epoch. The transform is fixed, so the
+resized and cropped pixels of that one decode are kept as uint8 (within `align.image_cache_mb`)
+and every epoch and validation pass reuses them instead of decoding each file again.
 """
 
 from __future__ import annotations
@@ -119,15 +121,91 @@ def group_pairs(df: pd.DataFrame, data_root: Path, column: str | None) -> ImageS
     )
 
 
-def check_images(paths: Sequence[Path]) -> dict[int, str]:
-    """Decode each image once; {index: reason} of those that cannot be used."""
-    rejected: dict[int, str] = {}
-    for i, path in enumerate(tqdm(paths, desc="checking images", unit="img", disable=None)):
-        try:
-            load_image(path)
-        except ImageRejected as exc:
-            rejected[i] = exc.reason
-    return rejected
+class _FromUint8:
+    """uint8 [3, H, W] -> what the rest of the transform (after `ToTensor`) makes of it."""
+
+    def __init__(self, rest: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.rest = rest
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        # ToTensor's own arithmetic, so the result is bit-identical to the full transform
+        return self.rest(pixels.to(torch.get_default_dtype()).div(255))
+
+
+def split_transform(
+    transform: Callable[[Any], torch.Tensor],
+) -> tuple[Callable[[Any], torch.Tensor], _FromUint8] | None:
+    """Split a torchvision `Compose` at its `ToTensor` into (PIL -> uint8, uint8 -> input).
+
+    Composing the two gives exactly `transform`'s output. None when `transform` has no single
+    `ToTensor` step (then nothing can be cached as uint8).
+    """
+    from torchvision import transforms as T
+
+    steps = list(getattr(transform, "transforms", []))
+    at = [i for i, step in enumerate(steps) if isinstance(step, T.ToTensor)]
+    if not isinstance(transform, T.Compose) or len(at) != 1:
+        return None
+    return T.Compose([*steps[: at[0]], T.PILToTensor()]), _FromUint8(T.Compose(steps[at[0] + 1 :]))
+
+
+class ImagePixels:
+    """Model inputs of image files: each file decoded once, its pixels kept while they fit.
+
+    `check` decodes every image (the rejection pass) and keeps its resized, cropped uint8
+    pixels until `cache_bytes` is used up; calling the object returns the model input of a path,
+    from the cache or, past the budget, by decoding the file again. Results are identical
+    either way.
+    """
+
+    def __init__(self, transform: Callable[[Any], torch.Tensor], cache_bytes: int) -> None:
+        self.transform = transform
+        split = split_transform(transform) if cache_bytes > 0 else None
+        if cache_bytes > 0 and split is None:
+            logger.info("image cache off: the transform has no single ToTensor step to split at")
+        self._split = split
+        self._budget = cache_bytes if split is not None else 0
+        self._used = 0
+        self._cache: dict[Path, torch.Tensor] = {}
+
+    @property
+    def cached(self) -> int:
+        """Number of images whose pixels are kept."""
+        return len(self._cache)
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of pixels kept."""
+        return self._used
+
+    def check(self, paths: Sequence[Path], desc: str = "decoding images") -> dict[int, str]:
+        """Decode each image once, keeping pixels within budget; {index: reason} of bad ones."""
+        rejected: dict[int, str] = {}
+        for i, path in enumerate(tqdm(paths, desc=desc, unit="img", disable=None)):
+            try:
+                image = load_image(path)
+            except ImageRejected as exc:
+                rejected[i] = exc.reason
+                continue
+            if self._split is not None and self._used < self._budget and path not in self._cache:
+                pixels = self._split[0](image)
+                if self._used + pixels.numel() <= self._budget:
+                    self._cache[path] = pixels
+                    self._used += pixels.numel()
+                else:
+                    self._budget = self._used  # full: later images are decoded on each use
+                    logger.info(
+                        "image cache full at %d images (%.0f MB); the rest are decoded per epoch",
+                        len(self._cache),
+                        self._used / 2**20,
+                    )
+        return rejected
+
+    def __call__(self, path: Path) -> torch.Tensor:
+        pixels = self._cache.get(path)
+        if pixels is not None and self._split is not None:
+            return self._split[1](pixels)
+        return self.transform(load_image(path))
 
 
 def sample_epoch(text_ids: Sequence[Sequence[int]], seed: int, epoch: int) -> list[tuple[int, int]]:
@@ -146,24 +224,23 @@ def sample_epoch(text_ids: Sequence[Sequence[int]], seed: int, epoch: int) -> li
 
 
 class ImageDataset(Dataset):
-    """Preprocessed pixels, label and text index for a list of (image index, text index) items."""
+    """Model input, label and text index for a list of (image index, text index) items."""
 
     def __init__(
         self,
         paths: Sequence[Path],
         labels: Sequence[int],
         items: Sequence[tuple[int, int]],
-        transform: Callable[[Any], torch.Tensor],
+        pixels: Callable[[Path], torch.Tensor],
     ) -> None:
         self.paths = list(paths)
         self.labels = list(labels)
         self.items = list(items)
-        self.transform = transform
+        self.pixels = pixels
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, int, int]:
         image_idx, text_idx = self.items[idx]
-        pixels = self.transform(load_image(self.paths[image_idx]))
-        return pixels, self.labels[image_idx], text_idx
+        return self.pixels(self.paths[image_idx]), self.labels[image_idx], text_idx

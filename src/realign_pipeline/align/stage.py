@@ -31,8 +31,8 @@ from realign_pipeline.align.checkpoint import (
 )
 from realign_pipeline.align.data import (
     ImageDataset,
+    ImagePixels,
     ImageSet,
-    check_images,
     group_pairs,
     read_pairs,
     text_column,
@@ -82,9 +82,12 @@ def _drop_images(images: ImageSet, drop: set[int]) -> ImageSet:
     )
 
 
-def _checked(images: ImageSet, split: str, rejected: list[dict[str, str]]) -> ImageSet:
-    """Drop undecodable images, recording each with its reason in `rejected`."""
-    bad = check_images(images.paths)
+def _checked(
+    images: ImageSet, split: str, rejected: list[dict[str, str]], pixels: ImagePixels
+) -> ImageSet:
+    """Decode every image once (into `pixels`); drop undecodable ones, recording each with its
+    reason in `rejected`."""
+    bad = pixels.check(images.paths, desc=f"decoding {split} images")
     for i, reason in sorted(bad.items()):
         rejected.append(
             {
@@ -107,10 +110,13 @@ def _val_images(val_manifest: Path | None, data_root: Path) -> ImageSet | None:
     return group_pairs(df, data_root, None)
 
 
+_NOT_IN_FINGERPRINT = {"num_workers", "log_every_steps", "image_cache_mb"}  # never change results
+
+
 def _fingerprint(cfg: AlignConfig, seed: int, model_key: str, train: ImageSet, val: Any) -> str:
     """Identity of a training run: params, weights, images and texts (not paths or workers)."""
     payload = {
-        "cfg": cfg.model_dump(mode="json", exclude={"num_workers", "log_every_steps"}),
+        "cfg": cfg.model_dump(mode="json", exclude=_NOT_IN_FINGERPRINT),
         "seed": seed,
         "model_key": model_key,
         "images": train.image_ids,
@@ -123,10 +129,10 @@ def _fingerprint(cfg: AlignConfig, seed: int, model_key: str, train: ImageSet, v
 
 
 def _validate(
-    model: ReAlignModel, val: ImageSet, transform: Any, cfg: AlignConfig, device: torch.device
+    model: ReAlignModel, val: ImageSet, pixels: ImagePixels, cfg: AlignConfig, device: torch.device
 ) -> dict[str, float]:
     items = [(i, -1) for i in range(len(val.image_ids))]
-    dataset = ImageDataset(val.paths, val.labels, items, transform)
+    dataset = ImageDataset(val.paths, val.labels, items, pixels)
     probs = predict_proba(model, dataset, cfg.eval_batch_size, device, cfg.bf16)
     labels = torch.tensor(val.labels)
     correct = ((probs > cfg.threshold).long() == labels).float()
@@ -160,18 +166,33 @@ def _metrics(progress: TrainProgress, n_steps_epoch: int) -> dict[str, float]:
 
 def _prepare_data(
     pairs_path: Path, val_manifest: Path | None, data_root: Path, cfg: AlignConfig
-) -> tuple[ImageSet, ImageSet | None, list[dict[str, str]], int]:
+) -> tuple[ImageSet, ImageSet | None, int]:
+    """Train images with their texts and validation images (not decoded yet); number of pairs."""
     needs_text = cfg.strategy != "bce_only"
     pairs = read_pairs(pairs_path, cfg.text_variant, needs_text=needs_text)
     column = text_column(cfg.text_variant) if needs_text else None
+    train = group_pairs(pairs, data_root, column)
+    if len(train.image_ids) < 2:
+        raise InputError(f"pairs table {pairs_path}: fewer than 2 images; nothing to train")
+    return train, _val_images(val_manifest, data_root), len(pairs)
+
+
+def _decode_images(
+    train: ImageSet, val: ImageSet | None, pixels: ImagePixels, pairs_path: Path
+) -> tuple[ImageSet, ImageSet | None, list[dict[str, str]]]:
+    """Decode train and validation images once; drop and record the undecodable ones."""
     rejected: list[dict[str, str]] = []
-    train = _checked(group_pairs(pairs, data_root, column), "train", rejected)
+    train = _checked(train, "train", rejected, pixels)
     if len(train.image_ids) < 2:
         raise InputError(f"pairs table {pairs_path}: fewer than 2 usable images; nothing to train")
-    val = _val_images(val_manifest, data_root)
     if val is not None:
-        val = _checked(val, "val", rejected)
-    return train, val, rejected, len(pairs)
+        val = _checked(val, "val", rejected, pixels)
+    logger.info(
+        "%d images decoded once and kept in memory (%.1f MB)",
+        pixels.cached,
+        pixels.cached_bytes / 2**20,
+    )
+    return train, val, rejected
 
 
 def run_align(
@@ -208,7 +229,7 @@ def run_align(
     """
     tracker = tracker or NullTracker()
     start_time = time.perf_counter()
-    train, val, rejected, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
+    train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
     bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)
     provenance = {
@@ -220,7 +241,8 @@ def run_align(
         "git_commit": git_commit(),
     }
     spec = create_spec(bundle, cfg, provenance)
-    transform = create_model_transform(spec)
+    pixels = ImagePixels(create_model_transform(spec), cfg.image_cache_mb * 2**20)
+    train, val, rejected = _decode_images(train, val, pixels, pairs_path)
     texts, n_encoded = _text_embeddings(bundle, train, cfg, ckpt_dir, device)
     torch.manual_seed(seed)
     model = ReAlignModel(bundle.model, spec, cfg).to(device)
@@ -234,14 +256,14 @@ def run_align(
 
     def on_epoch_end(p: TrainProgress) -> None:
         if val is not None and val.image_ids:
-            scores = _validate(model, val, transform, cfg, device)
+            scores = _validate(model, val, pixels, cfg, device)
             p.val_history.append({"epoch": p.epoch, **scores})
             logger.info("Epoch %d: val %s", p.epoch, p.val_history[-1])
         save_checkpoint(
             ckpt_dir, model.checkpoint_state(), ordered, optimizer, scheduler, p, fingerprint
         )
 
-    ctx = TrainContext(cfg, seed, device, train, texts, transform, tracker)
+    ctx = TrainContext(cfg, seed, device, train, texts, pixels, tracker)
     fit(model, optimizer, scheduler, ctx, progress, on_epoch_end, stop_after_epochs)
     _write_reports(report_dir, progress, rejected)
     counts = {

@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -86,14 +87,14 @@ class TrainContext:
     device: torch.device
     images: Any  # align.data.ImageSet (rejected images removed)
     text_embeddings: torch.Tensor | None
-    transform: Callable[[Any], torch.Tensor]
+    pixels: Callable[[Path], torch.Tensor]  # align.data.ImagePixels
     tracker: Tracker
 
 
 def create_loader(ctx: TrainContext, epoch: int) -> DataLoader:
     """The epoch's DataLoader: every image once, in the epoch's seeded order, one text each."""
     items = sample_epoch(ctx.images.text_ids, ctx.seed, epoch)
-    dataset = ImageDataset(ctx.images.paths, ctx.images.labels, items, ctx.transform)
+    dataset = ImageDataset(ctx.images.paths, ctx.images.labels, items, ctx.pixels)
     return DataLoader(
         dataset,
         batch_size=ctx.cfg.batch_size,
