@@ -1,11 +1,13 @@
 """The `realign-pipeline` flow: every ReAlign stage, in DAG order, as DVC stages.
 
 Each stage is a Prefect task that runs `dvc repro --single-item <stage>` (so unchanged stages are
-skipped and every output is versioned). A stage listed in `pipeline.stage_deployments` runs on its
-own work pool through `run_deployment` (the `realign-stage` flow), exchanging data through the DVC
-remote. In human review mode the flow waits after `review_export` for the experts' export: a form
-in the Prefect UI (path of the export, or "use the auto policy"); deployments suspend (releasing
-their infrastructure), local runs pause.
+skipped and every output is versioned); stages that one `dvc status` up front finds unchanged are
+reported as skipped without starting DVC, until something in the run changes the workspace. A
+stage listed in `pipeline.stage_deployments` runs on its own work pool through `run_deployment`
+(the `realign-stage` flow), exchanging data through the DVC remote. In human review mode the flow
+waits after `review_export` for the experts' export: a form in the Prefect UI (path of the
+export, or "use the auto policy"); deployments suspend (releasing their infrastructure), local
+runs pause.
 
 Run locally (ephemeral Prefect API, no server needed):
     python -m flows.pipeline
@@ -27,9 +29,11 @@ from prefect.input import RunInput
 from pydantic import BaseModel, Field
 
 from flows.workspace import apply_preset, set_param, workspace_lock
+from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import STAGES, StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
+from tasks.dvc_runner import out_of_date
 from tasks.stages import STAGE_TASKS, StageOutcome
 
 EVAL_REPORT = "artifacts/eval/report.md"
@@ -159,18 +163,28 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
         )
         rows: list[dict] = []
         current = None
+        # one `dvc status` up front; it holds until something in this run changes the workspace
+        stale = None if run.force else out_of_date(root)
         try:
             for current in stages:
                 if current == "review_import" and params.review.mode == "human":
                     _wait_for_review(root, params, params.pipeline.review_timeout_s)
+                    stale = None
                 deployment = params.pipeline.stage_deployments.get(current)
                 if deployment:
                     rows.append(_run_remote(current, deployment, root, parent, run.force))
+                    stale = None
                     continue
                 outcome: StageOutcome = STAGE_TASKS[current](
-                    current, str(root), parent_run_id=parent, force=run.force
+                    current,
+                    str(root),
+                    parent_run_id=parent,
+                    force=run.force,
+                    up_to_date=stale is not None and current not in stale,
                 )
                 rows.append(outcome.to_row())
+                if outcome.status == "ran":
+                    stale = None
         except Pause:
             # suspended for the experts: this execution ends here; resuming re-runs the flow,
             # which skips the finished stages and opens a new parent run
@@ -217,3 +231,4 @@ def _print_summary(rows: list[dict]) -> None:
 
 if __name__ == "__main__":
     _print_summary(realign_pipeline())
+    exit_process(0)  # skip tearing down Prefect, MLflow & co. (about 2 s; see cli.common)

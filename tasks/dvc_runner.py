@@ -99,6 +99,26 @@ def stage_lock_hash(repo: Path, stage: str) -> str:
     return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def out_of_date(repo: Path) -> set[str] | None:
+    """Names of the stages (and `.dvc` files) that `dvc status` finds out of date in `repo`.
+
+    One DVC process answers for the whole pipeline, where a `dvc repro --single-item` per stage
+    would start one each. None when the status cannot be read (the caller then asks `dvc repro`
+    stage by stage, which is always right).
+    """
+    proc = subprocess.run(
+        ["dvc", "status", "--json"], cwd=repo, capture_output=True, text=True, check=False
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return None
+    try:
+        status = json.loads(lines[-1])
+    except ValueError:
+        return None
+    return set(status) if isinstance(status, dict) else None
+
+
 def _poll_progress(path: Path, stop: threading.Event, on_progress: Callable) -> None:
     last = None
     while not stop.wait(2.0):

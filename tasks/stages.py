@@ -32,6 +32,7 @@ from realign_pipeline.tracking import (
     tracker_for,
 )
 from tasks.dvc_runner import (
+    DvcRun,
     StageFailedError,
     TransientStageError,
     run_dvc_stage,
@@ -91,9 +92,17 @@ def _flow_run_id() -> str:
     log_prints=True,
 )
 def run_stage(
-    stage: str, repo: str, parent_run_id: str | None = None, force: bool = False
+    stage: str,
+    repo: str,
+    parent_run_id: str | None = None,
+    force: bool = False,
+    up_to_date: bool = False,
 ) -> StageOutcome:
-    """Run one DVC stage (skipped by DVC when nothing changed) and publish its result."""
+    """Run one DVC stage (skipped by DVC when nothing changed) and publish its result.
+
+    `up_to_date`: the caller already knows from `dvc status` that the stage is unchanged, so the
+    `dvc repro` call is left out; the stage is reported as skipped with its recorded metrics.
+    """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
     logger = get_run_logger()
@@ -113,8 +122,9 @@ def run_stage(
     env = {ENV_FLOW_RUN_ID: _flow_run_id()}
     if run_id:
         env[ENV_RUN_ID] = run_id
+    known_skip = up_to_date and not force
     on_progress = None
-    if stage in PROGRESS_STAGES:
+    if stage in PROGRESS_STAGES and not known_skip:
         artifact_id = create_progress_artifact(
             progress=0.0, key=f"progress-{stage.replace('_', '-')}", description=f"{stage} progress"
         )
@@ -124,9 +134,12 @@ def run_stage(
                 update_progress_artifact(artifact_id, progress=100.0 * done / total)
 
     try:
-        result = run_dvc_stage(
-            root, stage, force=force, env=env, on_line=logger.info, on_progress=on_progress
-        )
+        if known_skip:
+            result = DvcRun(stage=stage, ran=False, duration_s=0.0)
+        else:
+            result = run_dvc_stage(
+                root, stage, force=force, env=env, on_line=logger.info, on_progress=on_progress
+            )
     except StageFailedError:
         end_run(params.tracking, run_id, "FAILED")
         raise

@@ -119,3 +119,32 @@ def test_human_review_pauses_until_resumed_with_input(toy_workspace, prefect_har
     assert "error" not in result, result.get("error")
     assert [r["stage"] for r in result["rows"]] == STAGES
     assert yaml.safe_load((toy_workspace / "params.yaml").read_text())["review"]["mode"] == "auto"
+
+
+def test_unchanged_stages_skip_dvc_until_something_runs(
+    toy_workspace, prefect_harness, monkeypatch
+) -> None:
+    import tasks.stages
+    from flows.pipeline import PipelineRun, realign_pipeline
+
+    realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    calls: list[str] = []
+    real = tasks.stages.run_dvc_stage
+
+    def recording(repo, stage, **kwargs):
+        calls.append(stage)
+        return real(repo, stage, **kwargs)
+
+    monkeypatch.setattr(tasks.stages, "run_dvc_stage", recording)
+    # nothing changed: one `dvc status` answers for every stage, no `dvc repro` is started
+    rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    assert calls == [] and {r["status"] for r in rows} == {"skipped"}
+    assert all(r["dvc_stage_hash"] and r["mlflow_run_id"] for r in rows)
+    # a changed output in the middle: the stages before it skip without DVC, the rest go through
+    # `dvc repro` (the status read up front says nothing about what a rerun changes downstream)
+    (toy_workspace / "artifacts" / "review_export" / "run_id.txt").write_text("edited")
+    rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    assert calls == ["review_export", "review_import", "align"]
+    # DVC restores review_export's recorded output from its run cache, so the rest is unchanged
+    assert [r["status"] for r in rows] == ["skipped", "ran", "skipped", "skipped"]
+    assert (toy_workspace / "artifacts" / "review_export" / "run_id.txt").read_text() != "edited"
