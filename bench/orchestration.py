@@ -3,8 +3,8 @@
 - no-op `dvc repro` (every stage up to date) vs `dvc status` (the hashing work DVC cannot skip):
   the ratio is what repro adds on top of checking.
 - no-op `realign-pipeline` flow run (ephemeral Prefect API, MLflow parent + nested runs, one
-  `dvc repro --single-item` per stage) vs the no-op `dvc repro`: the ratio is the orchestration
-  overhead of a run that changes nothing.
+  `dvc status` for all stages) vs the no-op `dvc repro`: the ratio is the orchestration overhead
+  of a run that changes nothing.
 
 Needs an up-to-date tiny pipeline in this workspace (run `bash scripts/pipeline.sh` first).
 Median of `--repeats` runs. Last stdout line: the figures as JSON for bench/run.py.

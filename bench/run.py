@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SKIP = {"run.py"}
+SKIP = {"run.py", "profile_pipeline.py"}  # profile_pipeline: minutes per revision, run apart
 
 
 def _machine() -> dict:
