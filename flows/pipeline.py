@@ -183,7 +183,7 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
                     up_to_date=stale is not None and current not in stale,
                 )
                 rows.append(outcome.to_row())
-                if outcome.status == "ran":
+                if outcome.status != "skipped":
                     stale = None
         except Pause:
             # suspended for the experts: this execution ends here; resuming re-runs the flow,

@@ -45,9 +45,10 @@ class DvcRun:
     """What one `dvc repro` of a stage did."""
 
     stage: str
-    ran: bool
+    ran: bool  # the stage's command ran
     duration_s: float
     output_tail: list[str] = field(default_factory=list)
+    restored: bool = False  # outputs checked out from DVC's run cache instead of running
 
 
 def stage_spec(repo: Path, stage: str) -> dict:
@@ -140,7 +141,7 @@ def run_dvc_stage(
     on_line: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> DvcRun:
-    """Run `dvc repro --single-item STAGE` in `repo` and report whether it ran or was skipped.
+    """Run `dvc repro --single-item STAGE` in `repo`: ran, restored from the run cache, or skipped.
 
     Raises:
         TransientStageError: a failure worth retrying (DVC lock held, server unreachable).
@@ -187,5 +188,6 @@ def run_dvc_stage(
         if any(marker in text for marker in _TRANSIENT_MARKERS):
             raise TransientStageError(message)
         raise StageFailedError(message)
-    ran = "didn't change, skipping" not in text
-    return DvcRun(stage=stage, ran=ran, duration_s=duration, output_tail=tail)
+    restored = "is cached - skipping run" in text
+    ran = "didn't change, skipping" not in text and not restored
+    return DvcRun(stage, ran, duration, tail, restored)

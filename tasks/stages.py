@@ -48,7 +48,7 @@ class StageOutcome:
     """What the flow records per stage (also the row of the stages table artifact)."""
 
     stage: str
-    status: str  # ran | skipped
+    status: str  # ran | restored (from DVC's run cache) | skipped
     duration_s: float
     mlflow_run_id: str
     mlflow: str
@@ -146,7 +146,7 @@ def run_stage(
     stage_hash = stage_lock_hash(root, stage)
     metrics = stage_metrics(root, stage)
     tracker = tracker_for(params.tracking, run_id)
-    status = "ran" if result.ran else "skipped"
+    status = "ran" if result.ran else "restored" if result.restored else "skipped"
     tracker.set_tags({"dvc.stage_hash": stage_hash, "realign.status": status})
     if not result.ran:
         tracker.log_metrics(metrics)  # a skipped stage still shows its (unchanged) numbers
@@ -155,7 +155,7 @@ def run_stage(
         create_table_artifact(
             key=f"metrics-{stage.replace('_', '-')}",
             table=[{"metric": k, "value": round(v, 6)} for k, v in sorted(metrics.items())],
-            description=f"{stage}: metrics ({'ran' if result.ran else 'skipped, unchanged'})",
+            description=f"{stage}: metrics ({status})",
         )
     logger.info("stage %s %s in %.1fs", stage, status, result.duration_s)
     return StageOutcome(

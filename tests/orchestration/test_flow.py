@@ -146,5 +146,5 @@ def test_unchanged_stages_skip_dvc_until_something_runs(
     rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
     assert calls == ["review_export", "review_import", "align"]
     # DVC restores review_export's recorded output from its run cache, so the rest is unchanged
-    assert [r["status"] for r in rows] == ["skipped", "ran", "skipped", "skipped"]
+    assert [r["status"] for r in rows] == ["skipped", "restored", "skipped", "skipped"]
     assert (toy_workspace / "artifacts" / "review_export" / "run_id.txt").read_text() != "edited"
