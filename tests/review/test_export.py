@@ -131,6 +131,24 @@ def test_export_names_missing_inputs(synthetic_data, tmp_path) -> None:
         run_review_export(bad, manifest, data_root, tmp_path / "q", review_config())
 
 
+def test_export_reads_the_sample_stage_contract(synthetic_data, tmp_path) -> None:
+    from realign_pipeline.samples import REQUIRED_SAMPLE_COLUMNS, SAMPLE_COLUMNS
+    from realign_pipeline.sampling.store import SAMPLE_SCHEMA
+
+    assert tuple(SAMPLE_SCHEMA.names) == SAMPLE_COLUMNS  # what the sample stage writes
+    data_root, manifest = synthetic_data
+    samples = make_samples(pd.read_parquet(manifest))
+    assert set(samples.columns) >= set(SAMPLE_COLUMNS)
+    # n_tokens is optional: a table made by another tool may lack it
+    lean = write_samples(tmp_path / "lean.parquet", samples.drop(columns="n_tokens"))
+    result = run_review_export(lean, manifest, data_root, tmp_path / "q1", review_config())
+    assert result.counts["queued"] > 0
+    for column in REQUIRED_SAMPLE_COLUMNS:
+        short = write_samples(tmp_path / f"no-{column}.parquet", samples.drop(columns=column))
+        with pytest.raises(InputError, match=f"missing columns \\['{column}'\\]"):
+            run_review_export(short, manifest, data_root, tmp_path / "q2", review_config())
+
+
 @pytest.mark.parametrize(
     ("update", "path", "ref"),
     [

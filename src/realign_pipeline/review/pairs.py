@@ -23,7 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from realign_pipeline.errors import InputError
-from realign_pipeline.review.queue import SAMPLE_KEY, label_sentence
+from realign_pipeline.review.queue import label_sentence
+from realign_pipeline.samples import SAMPLE_KEY
 
 logger = logging.getLogger(__name__)
 

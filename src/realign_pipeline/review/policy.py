@@ -26,22 +26,11 @@ import pandas as pd
 from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.errors import InputError
 from realign_pipeline.paths import is_within
-from realign_pipeline.review.queue import SAMPLE_KEY, compute_sample_id
+from realign_pipeline.review.queue import compute_sample_id
+from realign_pipeline.samples import REQUIRED_SAMPLE_COLUMNS, SAMPLE_KEY
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_COLUMNS = (
-    *SAMPLE_KEY,
-    "path",
-    "label",
-    "generator",
-    "raw_text",
-    "think",
-    "answer",
-    "format_ok",
-    "correct",
-    "model_id",
-)
 DROP_REASONS = (
     "not_in_manifest",
     "path_outside_root",
@@ -57,11 +46,11 @@ DROP_REASONS = (
 
 def check_sample_columns(samples: pd.DataFrame, source: str) -> None:
     """Raise InputError naming the missing contract columns of samples.parquet."""
-    missing = [c for c in SAMPLE_COLUMNS if c not in samples.columns]
+    missing = [c for c in REQUIRED_SAMPLE_COLUMNS if c not in samples.columns]
     if missing:
         raise InputError(
             f"samples {source}: missing columns {missing}; expected the sample stage's columns "
-            f"{list(SAMPLE_COLUMNS)}"
+            f"{list(REQUIRED_SAMPLE_COLUMNS)}"
         )
 
 

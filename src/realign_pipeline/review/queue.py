@@ -41,7 +41,6 @@ CSV_FILE = "queue.csv"
 JSONL_FILE = "queue.jsonl"
 SUMMARY_FILE = "summary.json"
 
-SAMPLE_KEY = ("image_id", "question_id", "seed", "temperature")
 QUEUE_COLUMNS = (
     "sample_id",
     "image_id",

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from realign_pipeline.errors import ConfigError
+from realign_pipeline.samples import SAMPLE_KEY
 
 __all__ = [
     "KEY_COLUMNS",
@@ -32,7 +33,7 @@ __all__ = [
     "select_images",
 ]
 
-KEY_COLUMNS = ("image_id", "question_id", "seed", "temperature")
+KEY_COLUMNS = SAMPLE_KEY
 Key = tuple[str, str, int, float]
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 

@@ -6,16 +6,8 @@ Layout under the stage's output folder (e.g. `artifacts/reasoning/`):
     samples.parquet (captions.parquet)       the merge: one row per generated key, sorted by key
     rejected.parquet                         keys whose image could not be read, with the reason
 
-Columns of the merged table (`SAMPLE_COLUMNS`, the contract the review stage reads):
-    image_id, question_id, seed, temperature   the key
-    path, label, generator                     copied from the manifest (label: 0 real, 1 fake)
-    raw_text      the decoded completion (for captions: the caption)
-    think         text of the one <think> block, null when absent (captions: null)
-    answer        "real" | "fake" | null (captions: null)
-    format_ok     <think>..</think><answer>..</answer> and nothing else (captions: False)
-    correct       answer equals the label's name (captions: False)
-    n_tokens      generated tokens, up to and including the end-of-sequence token
-    model_id      the model name or folder the text came from
+Columns of the merged table: `SAMPLE_COLUMNS` (realign_pipeline.samples, the contract the
+review stage reads).
 Shard files carry two more columns: `error` (rejection reason, null for a generated row) and
 `elapsed_s` (this row's share of its generate call's wall time, for generations/s).
 """
@@ -36,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from realign_pipeline.atomic import atomic_write_json, atomic_write_parquet
+from realign_pipeline.samples import SAMPLE_COLUMNS
 from realign_pipeline.sampling.plan import KEY_COLUMNS, Key, ShardSpec, make_key
 
 logger = logging.getLogger(__name__)
@@ -54,19 +47,6 @@ __all__ = [
 
 SHARD_DIR = "shards"
 STATE_FILE = "state.json"
-SAMPLE_COLUMNS = (
-    *KEY_COLUMNS,
-    "path",
-    "label",
-    "generator",
-    "raw_text",
-    "think",
-    "answer",
-    "format_ok",
-    "correct",
-    "n_tokens",
-    "model_id",
-)
 SAMPLE_SCHEMA = pa.schema(
     [
         ("image_id", pa.string()),
