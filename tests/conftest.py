@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic data root with a manifest, and offline settings."""
+"""Shared fixtures: a small synthetic data root with a manifest, a local MLflow store, and
+offline settings."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+def local_tracking(tmp_path: Path, experiment: str, **update):  # noqa: ANN201
+    """Tracking settings for a sqlite store and artifact folder under `tmp_path`, no fallback."""
+    from realign_pipeline.config.tracking import TrackingConfig
+
+    base = {
+        "enabled": True,
+        "uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "artifact_root": str(tmp_path / "mlartifacts"),
+        "experiment": experiment,
+        "fallback_to_local": False,
+        "connect_timeout_s": 1.0,
+    }
+    return TrackingConfig(**{**base, **update})
 
 
 def _write_image(path: Path, rng: np.random.Generator, fake: bool, size: int) -> None:

@@ -17,19 +17,11 @@ from realign_pipeline.tracking import (
     redact_uri,
     start_stage_run,
 )
+from tests.conftest import local_tracking
 
 
 def _cfg(tmp_path: Path, **update) -> TrackingConfig:
-    base = dict(
-        enabled=True,
-        uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_root=str(tmp_path / "mlartifacts"),
-        experiment="realign-test",
-        fallback_to_local=False,
-        connect_timeout_s=1.0,
-    )
-    base.update(update)
-    return TrackingConfig(**base)
+    return local_tracking(tmp_path, "realign-test", **update)
 
 
 def _free_port() -> int:

@@ -15,6 +15,7 @@ from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.grpo import run_grpo
 from realign_pipeline.grpo.stage import COMPLETE_FILE, prepare_run_dir
 from realign_pipeline.tracking import start_stage_run
+from tests.conftest import local_tracking
 
 
 def _with_cold_start(cfg: GRPOConfig, **update) -> GRPOConfig:
@@ -25,14 +26,7 @@ def _with_cold_start(cfg: GRPOConfig, **update) -> GRPOConfig:
 
 
 def _tracking(tmp_path: Path) -> TrackingConfig:
-    return TrackingConfig(
-        enabled=True,
-        uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_root=str(tmp_path / "mlartifacts"),
-        experiment="test-grpo",
-        fallback_to_local=False,
-        connect_timeout_s=1.0,
-    )
+    return local_tracking(tmp_path, "test-grpo")
 
 
 def _weights(folder: Path) -> dict[str, torch.Tensor]:

@@ -15,6 +15,7 @@ import pytest
 
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import Tracker, TrackingUnavailable, start_stage_run
+from tests.conftest import local_tracking
 from tests.reliability.conftest import cli_env, run_cli, snapshot, stage_args
 from tests.reliability.mlflow_server import free_port, mlflow_server
 
@@ -108,14 +109,7 @@ class _DyingClient:
 
 
 def _cfg(tmp_path: Path, fallback: bool) -> TrackingConfig:
-    return TrackingConfig(
-        enabled=True,
-        uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_root=str(tmp_path / "mlartifacts"),
-        experiment="t",
-        fallback_to_local=fallback,
-        connect_timeout_s=1.0,
-    )
+    return local_tracking(tmp_path, "t", fallback_to_local=fallback)
 
 
 def test_tracker_failure_mid_run_raises_redacted_or_falls_back(caplog, fault_log) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import start_stage_run
+from tests.conftest import local_tracking
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill"}
 
@@ -51,14 +51,7 @@ def _logged_model(tmp_path: Path, monkeypatch) -> Path:
 
     for name in ("MLFLOW_TRACKING_URI", "REALIGN_RUN_ID", "REALIGN_PARENT_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
-    cfg = TrackingConfig(
-        enabled=True,
-        uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        artifact_root=str(tmp_path / "mlartifacts"),
-        experiment="pickle-check",
-        fallback_to_local=False,
-        connect_timeout_s=1.0,
-    )
+    cfg = local_tracking(tmp_path, "pickle-check")
     detector = make_tiny_detector(tmp_path / "detector")
     with start_stage_run(cfg, "align", "tiny") as tracker:
         uri = log_detector_model(tracker, detector)
