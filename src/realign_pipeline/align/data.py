@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from realign_pipeline.config.align import TextVariant
 from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.images import ImageRejected, load_image
 from realign_pipeline.manifest import image_path
@@ -33,7 +34,7 @@ from realign_pipeline.manifest import image_path
 logger = logging.getLogger(__name__)
 
 PAIRS_COLUMNS = ("sample_id", "image_id", "path", "label", "generator", "outcome")
-TEXT_VARIANTS = ("full", "reasoning_only", "label_caption", "caption_only", "label_only")
+TEXT_VARIANTS = get_args(TextVariant)
 
 
 def text_column(variant: str) -> str:

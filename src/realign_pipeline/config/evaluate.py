@@ -12,11 +12,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from realign_pipeline.config.align import TextVariant
 from realign_pipeline.config.base import Section
 
 PreprocessingPolicy = Literal["resize_center_crop", "center_crop", "model"]
 PerturbationKind = Literal["jpeg", "blur", "downscale"]
-TextVariant = Literal["full", "reasoning_only", "label_caption", "caption_only", "label_only"]
 TrainingVariant = Literal[
     "joint_lora",
     "joint_full",

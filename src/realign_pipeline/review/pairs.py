@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 
+from realign_pipeline.config.align import TextVariant
 from realign_pipeline.errors import InputError
 from realign_pipeline.review.queue import label_sentence
 from realign_pipeline.samples import SAMPLE_KEY
 
 logger = logging.getLogger(__name__)
 
+TEXT_VARIANTS = {variant: f"text_{variant}" for variant in get_args(TextVariant)}
 PAIRS_COLUMNS = (
     "sample_id",
     "image_id",
@@ -36,19 +39,8 @@ PAIRS_COLUMNS = (
     "generator",
     "outcome",
     "text_source",
-    "text_full",
-    "text_reasoning_only",
-    "text_label_caption",
-    "text_caption_only",
-    "text_label_only",
+    *TEXT_VARIANTS.values(),
 )
-TEXT_VARIANTS = {
-    "full": "text_full",
-    "reasoning_only": "text_reasoning_only",
-    "label_caption": "text_label_caption",
-    "caption_only": "text_caption_only",
-    "label_only": "text_label_only",
-}
 
 
 def read_captions(path: str | Path | None) -> dict[str, str]:
