@@ -31,9 +31,8 @@ import yaml
 from PIL import Image
 
 from realign_pipeline.config.evaluate import EvaluateConfig
-from realign_pipeline.detector import create_model_transform
 from realign_pipeline.evaluate import evaluate_scorer
-from realign_pipeline.evaluate.preprocess import create_preprocess
+from realign_pipeline.evaluate.stage import detector_preprocess
 from realign_pipeline.images import load_image
 from realign_pipeline.manifest import (
     MANIFEST_COLUMNS,
@@ -141,14 +140,7 @@ def main() -> None:
         cfg = _config(args.batch_size, args.benchmark)
         detector = load_detector(detector_dir)
         spec = detector.spec
-        preprocess = create_preprocess(
-            cfg.preprocessing,
-            image_size=spec.image_size,
-            mean=spec.mean,
-            std=spec.std,
-            resize_scale=cfg.resize_scale,
-            model_transform=create_model_transform(spec),
-        )
+        preprocess = detector_preprocess(spec, cfg)
         frame = read_manifest(manifests / benchmark_file(args.benchmark))
         pixels = torch.stack([preprocess(load_image(image_path(root, p))) for p in frame["path"]])
         n = len(frame)

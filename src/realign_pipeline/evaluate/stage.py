@@ -218,6 +218,20 @@ def evaluate_scorer(
     )
 
 
+def detector_preprocess(spec: Any, cfg: EvaluateConfig) -> Preprocess:
+    """The `cfg.preprocessing` policy for a detector with spec `spec` (a `DetectorSpec`)."""
+    from realign_pipeline.detector import create_model_transform
+
+    return create_preprocess(
+        cfg.preprocessing,
+        image_size=spec.image_size,
+        mean=spec.mean,
+        std=spec.std,
+        resize_scale=cfg.resize_scale,
+        model_transform=create_model_transform(spec) if cfg.preprocessing == "model" else None,
+    )
+
+
 def run_evaluate(
     detector_dir: Path,
     manifests: Path,
@@ -235,22 +249,12 @@ def run_evaluate(
         MissingInputError: the detector folder or a benchmark manifest is missing.
         InputError: the detector or a manifest cannot be used.
     """
-    from realign_pipeline.detector import create_model_transform, load_detector
+    from realign_pipeline.detector import load_detector
 
     detector = load_detector(detector_dir, device=cfg.device)
-    spec = detector.spec
-    model_transform = create_model_transform(spec) if cfg.preprocessing == "model" else None
-    preprocess = create_preprocess(
-        cfg.preprocessing,
-        image_size=spec.image_size,
-        mean=spec.mean,
-        std=spec.std,
-        resize_scale=cfg.resize_scale,
-        model_transform=model_transform,
-    )
     return evaluate_scorer(
         detector.predict_proba,
-        preprocess,
+        detector_preprocess(detector.spec, cfg),
         manifests,
         data_root,
         out_dir,
