@@ -165,7 +165,8 @@ class ImagePixels:
         if cache_bytes > 0 and split is None:
             logger.info("image cache off: the transform has no single ToTensor step to split at")
         self._split = split
-        self._budget = cache_bytes if split is not None else 0
+        self._budget = cache_bytes
+        self._full = split is None  # nothing (more) is kept once an image does not fit
         self._used = 0
         self._cache: dict[Path, torch.Tensor] = {}
 
@@ -188,25 +189,27 @@ class ImagePixels:
             except ImageRejected as exc:
                 rejected[i] = exc.reason
                 continue
-            if self._split is not None and self._used < self._budget and path not in self._cache:
-                pixels = self._split[0](image)
-                if self._used + pixels.numel() <= self._budget:
-                    self._cache[path] = pixels
-                    self._used += pixels.numel()
-                else:
-                    self._budget = self._used  # full: later images are decoded on each use
-                    logger.info(
-                        "image cache full at %d images (%.0f MB); the rest are decoded per epoch",
-                        len(self._cache),
-                        self._used / 2**20,
-                    )
+            if not self._full and path not in self._cache:
+                self._keep(path, self._split[0](image))
         return rejected
+
+    def _keep(self, path: Path, pixels: torch.Tensor) -> None:
+        if self._used + pixels.numel() > self._budget:  # uint8: one byte per element
+            self._full = True  # later images are decoded on each use
+            logger.info(
+                "image cache full at %d images (%.0f MB); the rest are decoded per epoch",
+                len(self._cache),
+                self._used / 2**20,
+            )
+            return
+        self._cache[path] = pixels
+        self._used += pixels.numel()
 
     def __call__(self, path: Path) -> torch.Tensor:
         pixels = self._cache.get(path)
-        if pixels is not None and self._split is not None:
-            return self._split[1](pixels)
-        return self.transform(load_image(path))
+        if pixels is None:
+            return self.transform(load_image(path))
+        return self._split[1](pixels)  # kept pixels imply a split transform
 
 
 def sample_epoch(text_ids: Sequence[Sequence[int]], seed: int, epoch: int) -> list[tuple[int, int]]:

@@ -172,8 +172,6 @@ def _prepare_data(
     pairs = read_pairs(pairs_path, cfg.text_variant, needs_text=needs_text)
     column = text_column(cfg.text_variant) if needs_text else None
     train = group_pairs(pairs, data_root, column)
-    if len(train.image_ids) < 2:
-        raise InputError(f"pairs table {pairs_path}: fewer than 2 images; nothing to train")
     return train, _val_images(val_manifest, data_root), len(pairs)
 
 
