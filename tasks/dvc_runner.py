@@ -190,4 +190,4 @@ def run_dvc_stage(
         raise StageFailedError(message)
     restored = "is cached - skipping run" in text
     ran = "didn't change, skipping" not in text and not restored
-    return DvcRun(stage, ran, duration, tail, restored)
+    return DvcRun(stage=stage, ran=ran, duration_s=duration, output_tail=tail, restored=restored)
