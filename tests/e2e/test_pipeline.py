@@ -12,26 +12,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
 from realign_pipeline.config.pipeline import STAGES as ALL_STAGES
+from tests.reliability.mlflow_server import mlflow_server as start_mlflow_server
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = list(ALL_STAGES)  # every stage of dvc.yaml runs in the tiny preset
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _copy_repo(dest: Path) -> None:
@@ -65,48 +58,10 @@ def _sh(ws: Path, *cmd: str, env: dict | None = None, timeout: int = 600) -> str
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
+    """URI of a real `mlflow server` on 127.0.0.1 for the whole module, stopped after it."""
     home = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = open(home / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
-            "--artifacts-destination",
-            str(home / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((home / "server.log").read_text()[-3000:]) from None
-                time.sleep(1)
-        yield uri
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with start_mlflow_server(home, dict(os.environ), start_timeout_s=120) as server:
+        yield server.uri
 
 
 @pytest.fixture(scope="module")
