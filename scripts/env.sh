@@ -23,8 +23,8 @@ REALIGN_VENV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/venv-$(sha256su
     mkdir -p "$(dirname "$VENV")"
     "$PY" -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-    # torch first, from the pinned build, so nothing else can pull a different one.
-    "$VENV/bin/python" -m pip install --quiet "torch==2.14.1" "torchvision==0.29.1"
+    # torch first, from the lock's pins, so nothing else can pull a different build.
+    "$VENV/bin/python" -m pip install --quiet $(grep -E '^(torch|torchvision)==' "$ROOT/requirements.lock")
     "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.lock"
     touch "$VENV/.complete"
   fi

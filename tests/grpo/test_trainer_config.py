@@ -19,7 +19,7 @@ def test_grpo_args_follow_params(grpo_cfg: GRPOConfig, tmp_path: Path) -> None:
     assert (args.learning_rate, args.beta, args.top_k, args.seed) == (1e-6, 0.04, 0, 7)
     assert args.num_generations == cfg.num_generations
     assert args.reward_weights == [cfg.reward_weights.detection, cfg.reward_weights.format]
-    assert args.bf16 is False and args.activation_checkpointing is False  # TRL defaults: True
+    assert args.bf16 is False and args.gradient_checkpointing is False  # TRL defaults: True
     assert args.gradient_checkpointing is False  # the deprecated alias mirrors it
     assert args.output_dir == str(tmp_path)
 

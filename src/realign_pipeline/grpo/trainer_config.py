@@ -25,7 +25,7 @@ def _common(cfg: GRPOConfig, output_dir: Path, seed: int, report_to: str) -> dic
         "run_name": "grpo",
         "bf16": cfg.bf16,
         "fp16": False,
-        "activation_checkpointing": cfg.gradient_checkpointing,  # transformers 5 name
+        "gradient_checkpointing": cfg.gradient_checkpointing,
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
         "save_strategy": "steps",
