@@ -33,7 +33,14 @@ ALL = AblateConfig(
     ],
     perturbation="none",
 )
-PARAMS = {"align": {"text_variant": "full", "strategy": "joint", "finetune": "lora", "lr": 1e-4}}
+PARAMS = {
+    "align": {
+        "text_variant": "full",
+        "strategy": "joint",
+        "finetune": "lora",
+        "learning_rate": 1e-4,
+    }
+}
 
 
 def test_tables_hold_the_paper_numbers() -> None:
@@ -90,7 +97,7 @@ def test_experiment_name_changes_with_params() -> None:
     variant = TABLES["text"][0]
     name = experiment_name(variant, PARAMS)
     assert name.startswith("text-full-") and name == experiment_name(variant, PARAMS)
-    other = apply_overrides(PARAMS, [("align.lr", 3e-4)])
+    other = apply_overrides(PARAMS, [("align.learning_rate", 3e-4)])
     assert experiment_name(variant, other) != name
 
 

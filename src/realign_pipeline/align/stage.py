@@ -110,7 +110,7 @@ def _val_images(val_manifest: Path | None, data_root: Path) -> ImageSet | None:
     return group_pairs(df, data_root, None)
 
 
-_NOT_IN_FINGERPRINT = {"num_workers", "log_every_steps", "image_cache_mb"}  # never change results
+_NOT_IN_FINGERPRINT = {"num_workers", "logging_steps", "image_cache_mb"}  # never change results
 
 
 def _fingerprint(cfg: AlignConfig, seed: int, model_key: str, train: ImageSet, val: Any) -> str:
@@ -245,7 +245,9 @@ def run_align(
     torch.manual_seed(seed)
     model = ReAlignModel(bundle.model, spec, cfg).to(device)
     steps_per_epoch = math.ceil(len(train.image_ids) / cfg.batch_size)
-    optimizer, scheduler, ordered = create_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    optimizer, scheduler, ordered = create_optimizer(
+        model, cfg, cfg.num_train_epochs * steps_per_epoch
+    )
     fingerprint = _fingerprint(cfg, seed, bundle.model_key, train, val)
     progress = TrainProgress()
     state = read_checkpoint_state(ckpt_dir, fingerprint) if resume else None
@@ -277,7 +279,7 @@ def run_align(
         "train_time_s": time.perf_counter() - start_time,
     }
     outputs = {"report_dir": str(report_dir), "checkpoint": str(ckpt_dir)}
-    complete = progress.epoch >= cfg.epochs
+    complete = progress.epoch >= cfg.num_train_epochs
     if complete:
         outputs["detector"] = str(_export(model, out_dir, tracker))
         if metrics_path is not None:

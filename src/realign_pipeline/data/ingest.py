@@ -99,7 +99,7 @@ def _validate(
         [root / e.path for e in candidates],
         max_pixels=cfg.max_pixels,
         min_side=cfg.min_side,
-        workers=cfg.workers,
+        workers=cfg.num_workers,
         chunk_size=cfg.chunk_size,
         pool_min_files=cfg.pool_min_files,
     )

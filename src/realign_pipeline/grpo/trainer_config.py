@@ -83,8 +83,8 @@ def create_sft_args(cfg: GRPOConfig, output_dir: Path, *, seed: int) -> Any:
     return SFTConfig(
         **common,
         learning_rate=cfg.cold_start.learning_rate,
-        num_train_epochs=cfg.cold_start.epochs,
-        per_device_train_batch_size=cfg.cold_start.batch_size,
+        num_train_epochs=cfg.cold_start.num_train_epochs,
+        per_device_train_batch_size=cfg.cold_start.per_device_train_batch_size,
         lr_scheduler_type="constant",
         logging_steps=1,
         completion_only_loss=True,
