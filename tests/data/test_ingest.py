@@ -49,7 +49,9 @@ def test_manifests_have_the_schema_and_sorted_rows(small_sources: Path, tmp_path
 def test_metrics_json_counts_add_up_per_source(small_sources: Path, tmp_path: Path) -> None:
     write(small_sources / "train" / "gen_a" / "0_real" / "broken.png", b"\x89PNG broken")
     run_ingest(small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0)
-    metrics = json.loads((tmp_path / "i.json").read_text())
+    headline = json.loads((tmp_path / "i.json").read_text())
+    assert headline == {"accepted": 6, "rejected": 1, "leakage": 0, "train": 4, "val": 0}
+    metrics = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert metrics["seen"] == 7 and metrics["rejected_by_reason"] == {"not_an_image": 1}
     assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1}
     assert metrics["generators"]["train"] == {"gen_a": {"real": 2, "fake": 2}}
@@ -182,7 +184,7 @@ def test_counts_and_tables_go_to_the_tracker(small_sources: Path, tmp_path: Path
         small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0, tracker=tracker
     )
     assert tracker.metrics["seen"] == 6 and tracker.metrics["images.bench-bn"] == 2
-    assert sorted(tracker.artifacts) == ["i.json", "rejected.parquet"]
+    assert sorted(tracker.artifacts) == ["rejected.parquet", "summary.json"]
 
 
 def test_real_world_camera_jpeg_and_dalle_png_are_ingested(tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.detector.model import save_detector
 from realign_pipeline.detector.transform import create_model_transform
 from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.headline import align_headline
 from realign_pipeline.manifest import read_manifest
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker, git_commit
@@ -219,7 +220,7 @@ def run_align(
         val_manifest: manifest for per-epoch validation accuracy (None: no validation).
         ckpt_dir: checkpoints and text-embedding cache (kept out of the detector folder).
         report_dir: loss.csv, val.csv and rejected.parquet.
-        metrics_path: metrics JSON (None: not written).
+        metrics_path: headline metrics JSON (`align_headline`; None: not written).
         tracker: MLflow run to log to.
         resume: continue from a checkpoint of the same run in `ckpt_dir` when there is one.
         stop_after_epochs: train at most this many epochs in this call and skip the export (for
@@ -283,7 +284,7 @@ def run_align(
     if complete:
         outputs["detector"] = str(_export(model, out_dir, tracker))
         if metrics_path is not None:
-            atomic_write_json(metrics_path, {**counts, **metrics})
+            atomic_write_json(metrics_path, align_headline(metrics))
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
     tracker.log_artifact(report_dir / VAL_FILE, "align")
     return StageResult("align", outputs, counts, metrics, {"complete": complete})

@@ -116,20 +116,15 @@ def _run_one(
 
 
 def _log_result(tracking: Any, run_id: str | None, metrics: dict | None) -> None:
-    """Log the experiment's mAcc/mAP per benchmark and condition on its ablation run.
+    """Log the experiment's headline eval metrics (metrics/eval.json) on its ablation run.
 
     Stages that DVC restores from its run cache open no MLflow run, so the ablation run itself
-    carries the numbers the comparison needs.
+    carries the numbers the comparison needs, under the names of the metrics file.
     """
+    from realign_pipeline.headline import flatten
     from realign_pipeline.tracking import tracker_for
 
-    flat = {}
-    for bench, conditions in ((metrics or {}).get("benchmarks") or {}).items():
-        for condition, values in conditions.items():
-            for key in ("macc", "map"):
-                if values.get(key) is not None:
-                    flat[f"{bench}.{condition}.{key}"] = values[key]
-    tracker_for(tracking, run_id).log_metrics(flat)
+    tracker_for(tracking, run_id).log_metrics(flatten(metrics or {}))
 
 
 def run_ablation(

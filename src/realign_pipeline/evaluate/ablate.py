@@ -25,6 +25,7 @@ import pandas as pd
 from realign_pipeline.atomic import atomic_write_text
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.errors import ConfigError
+from realign_pipeline.headline import eval_macc
 
 __all__ = [
     "TABLES",
@@ -198,10 +199,8 @@ def find_experiment(
 
 
 def _macc(metrics: Mapping[str, Any] | None, bench: str, condition: str) -> float | None:
-    if not metrics:
-        return None
-    value = (metrics.get("benchmarks", {}).get(bench, {}).get(condition) or {}).get("macc")
-    return None if value is None else 100.0 * float(value)
+    value = eval_macc(metrics, bench, condition)
+    return None if value is None else 100.0 * value
 
 
 def build_comparison(
