@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
 from prefect.deployments import run_deployment
 from prefect.exceptions import Pause
@@ -35,6 +35,7 @@ from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import STAGES, StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
 from tasks.dvc_runner import out_of_date
+from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import STAGE_TASKS, StageOutcome
 
 EVAL_REPORT = "artifacts/eval/report.md"
@@ -142,15 +143,19 @@ def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, for
 
 
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
-    create_table_artifact(
+    """The stages table and the evaluation report (headline first) as Prefect artifacts."""
+    create_markdown_artifact(
         key="realign-stages",
-        table=[{k: v for k, v in row.items() if k != "metrics"} for row in rows],
+        markdown=stages_markdown(rows, failed),
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
     report = root / EVAL_REPORT
     if report.is_file():
+        evaluate = next((r for r in rows if r.get("stage") == "evaluate"), {})
         create_markdown_artifact(
-            key="realign-eval-report", markdown=report.read_text(), description="Evaluation"
+            key="realign-eval-report",
+            markdown=eval_markdown(evaluate.get("metrics") or {}, report.read_text()),
+            description="Evaluation: mAcc and mAP per benchmark, then the full report",
         )
 
 

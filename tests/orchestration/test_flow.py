@@ -195,3 +195,14 @@ def test_flow_run_is_named_and_tagged(toy_workspace, prefect_harness) -> None:
     assert run.name == "tiny: ingest, force"
     commit = [t for t in run.tags if t.startswith("commit:")]
     assert {"preset:tiny", "force:true"} <= set(run.tags) and len(commit) == 1
+    # the stages artifact: a markdown table, one row per stage, with its headline numbers
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["realign-stages"]))
+        )
+    latest = max(artifacts, key=lambda a: a.created)
+    assert latest.type == "markdown"
+    assert "| stage | status | duration (s) | headline metrics | MLflow |" in latest.data
+    assert "| ingest | ran |" in latest.data
