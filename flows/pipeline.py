@@ -34,6 +34,7 @@ from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import STAGES, StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
+from realign_pipeline.tracking.registry import variant_params
 from tasks.dvc_runner import out_of_date
 from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import STAGE_TASKS, StageOutcome
@@ -159,6 +160,40 @@ def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
         )
 
 
+# stages whose headline metrics the pipeline's parent run carries too (names unique across them)
+PARENT_METRIC_STAGES = ("grpo", "align", "evaluate")
+
+
+def _open_parent_run(
+    params: Params,
+    commit: str,
+    flow_run_id: str,
+    stages: Sequence[str],
+    force: bool,
+) -> str | None:
+    """The flow's MLflow parent run, named `<preset> <short commit>`, with what defines it."""
+    parent = create_run(
+        params.tracking,
+        f"{params.preset} {commit[:7]}",
+        {
+            "prefect.flow_run_id": flow_run_id,
+            "realign.preset": params.preset,
+            "mlflow.source.git.commit": commit,
+            "realign.stage": "pipeline",
+        },
+    )
+    tracker_for(params.tracking, parent).log_params(
+        {
+            "preset": params.preset,
+            "stages": ",".join(stages),
+            "review.mode": params.review.mode,
+            "force": force,
+            **variant_params(params.align.model_dump(mode="json")),
+        }
+    )
+    return parent
+
+
 @flow(name="realign-pipeline", flow_run_name=_run_name, log_prints=True)
 def realign_pipeline(
     preset: Preset = "tiny",
@@ -194,16 +229,8 @@ def realign_pipeline(
         stages = tuple(s for s in STAGES if s in wanted)
         commit = git_commit(root)
         tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
-        parent = create_run(
-            params.tracking,
-            "realign-pipeline",
-            {
-                "prefect.flow_run_id": flow_run_id,
-                "realign.preset": params.preset,
-                "mlflow.source.git.commit": commit,
-                "realign.stage": "pipeline",
-            },
-        )
+        parent = _open_parent_run(params, commit, flow_run_id, stages, force)
+        parent_tracker = tracker_for(params.tracking, parent)
         rows: list[dict] = []
         current = None
         # one `dvc status` up front; it holds until something in this run changes the workspace
@@ -226,13 +253,15 @@ def realign_pipeline(
                     up_to_date=stale is not None and current not in stale,
                 )
                 rows.append(outcome.to_row())
+                if current in PARENT_METRIC_STAGES:
+                    parent_tracker.log_metrics(outcome.metrics)
                 if outcome.status != "skipped":
                     stale = None
         except Pause:
             # suspended for the experts: this execution ends here; resuming re-runs the flow,
             # which skips the finished stages and opens a new parent run
             rows.append({"stage": current or "", "status": "waiting for review"})
-            tracker_for(params.tracking, parent).set_tags({"realign.status": "suspended"})
+            parent_tracker.set_tags({"realign.status": "suspended"})
             end_run(params.tracking, parent, "KILLED")
             _publish(rows, root, None)
             raise

@@ -34,12 +34,21 @@ def test_flow_runs_stages_in_order_then_skips_unchanged(toy_workspace, prefect_h
     parents = [r for r in runs if r.data.tags.get("realign.stage") == "pipeline"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent_id = parents[0].info.run_id
+    # the parent: named `<preset> <short commit>`, with the params that define the run and the
+    # headline metrics of align under the metrics file's names
+    commit = parents[0].data.tags["mlflow.source.git.commit"]
+    assert parents[0].info.run_name == f"tiny {commit[:7]}"
+    assert parents[0].data.params["stages"] == ",".join(STAGES)
+    assert parents[0].data.params["preset"] == "tiny"
+    assert parents[0].data.params["align.text_variant"]
+    assert parents[0].data.metrics == {"value": len("align")}
     nested = {r.data.tags["realign.stage"]: r for r in runs if r.info.run_id != parent_id}
     assert set(nested) == set(STAGES)
     for stage, run in nested.items():
         assert run.data.tags["mlflow.parentRunId"] == parent_id
         assert run.data.tags["prefect.flow_run_id"] == parents[0].data.tags["prefect.flow_run_id"]
         assert run.data.tags["dvc.stage_hash"]
+        assert run.info.run_name == f"{stage} ({parents[0].info.run_name})"
         # the stage subprocess received its own run id explicitly
         assert (toy_workspace / "artifacts" / stage / "run_id.txt").read_text() == run.info.run_id
 

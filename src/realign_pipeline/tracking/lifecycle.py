@@ -66,6 +66,9 @@ def _create(
     tags = dict(tags)
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
+        # `align (text/full)`, `evaluate (tiny 1a2b3c4)`: tellable apart in a flat runs list
+        parent_name = conn.client.get_run(parent_run_id).info.run_name
+        name = f"{name} ({parent_name})" if parent_name else name
     run = conn.client.create_run(get_experiment_id(conn, cfg), tags=tags, run_name=name)
     return run.info.run_id
 
