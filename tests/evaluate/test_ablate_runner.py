@@ -130,6 +130,14 @@ def test_runner_tags_a_parent_run_and_the_nested_stage_runs(tmp_path: Path) -> N
     parents = {r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "ablate"}
     assert parents["text/label_only"].data.metrics["demo.macc"] == 0.5
     assert parents["text/full"].info.status == "FINISHED"
+    # named after the variant, with the params that define it; children named after it too
+    assert parents["text/label_only"].info.run_name == "text/label_only"
+    assert parents["text/label_only"].data.params["align.text_variant"] == "label_only"
+    children = [r for r in runs if r.data.tags["realign.stage"] == "evaluate"]
+    assert {r.info.run_name for r in children} == {
+        "evaluate (text/full)",
+        "evaluate (text/label_only)",
+    }
 
 
 def test_absolute_tracking_uri_only_rewrites_relative_sqlite(tmp_path: Path) -> None:
