@@ -87,6 +87,8 @@ def _settings(cfg: SampleConfig | CaptionConfig, system_prompt: str | None) -> G
         dtype=cfg.dtype,
         device=cfg.device,
         cpu_threads=cfg.cpu_threads,
+        min_pixels=cfg.min_pixels,
+        max_pixels=cfg.max_pixels,
     )
 
 
@@ -123,6 +125,7 @@ def _fingerprint(
         "batch_size": cfg.batch_size,
         "dtype": settings.dtype,
         "cpu_threads": settings.cpu_threads,
+        **settings.pixel_bounds(),
     }
 
 
