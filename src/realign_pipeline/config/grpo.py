@@ -124,6 +124,16 @@ class GRPOConfig(Section):
     vllm_gpu_memory_utilization: float = Field(
         gt=0, le=1, description="GPU memory share vLLM may take in colocate mode."
     )
+    vllm_max_model_length: int | None = Field(
+        gt=0,
+        description="Longest prompt + completion vLLM sizes its KV cache for (system prompt + "
+        "question + image tokens + max_completion_length); null = the model's full context "
+        "(128k for Qwen2.5-VL-7B, far more KV cache than GRPO needs).",
+    )
+    vllm_enable_sleep_mode: bool = Field(
+        description="Colocate mode: offload vLLM's weights and KV cache while the trainer runs "
+        "the optimizer step (less GPU memory, a reload per step)."
+    )
     logging_steps: int = Field(gt=0, description="Log scalars to MLflow every N steps.")
     completions_table_steps: int = Field(
         gt=0, description="Log a table of sampled completions and rewards every N steps."

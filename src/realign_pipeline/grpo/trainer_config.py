@@ -65,6 +65,8 @@ def create_grpo_args(cfg: GRPOConfig, output_dir: Path, *, seed: int, report_to:
             use_vllm=cfg.use_vllm,
             vllm_mode=cfg.vllm_mode,
             vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+            vllm_max_model_length=cfg.vllm_max_model_length,
+            vllm_enable_sleep_mode=cfg.vllm_enable_sleep_mode,
             logging_steps=cfg.logging_steps,
             save_steps=cfg.save_steps,
             save_total_limit=cfg.save_total_limit,
