@@ -162,6 +162,16 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if v is not None}
 
 
+def _peak_gpu_memory() -> dict[str, float]:
+    """This rank's peak of torch's CUDA allocator while training, in GB (vLLM's own memory pool
+    is not included); nothing without a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"train_peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 1e9}
+
+
 def _evaluate(
     source: str,
     processor: Any,
@@ -254,6 +264,7 @@ def run_grpo(
     lora_base = policy_source if cfg.lora.enabled else None
     publish_model(trainer, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
     metrics.update(_train_summary(trainer.state.log_history))
+    metrics.update(_peak_gpu_memory())
     release_trainer(trainer)
     del trainer
     counts = {
