@@ -3,7 +3,8 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale,
+        images_per_s),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -56,7 +57,7 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "images_per_s")
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale", "images_per_s")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 

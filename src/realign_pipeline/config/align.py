@@ -52,7 +52,10 @@ class AlignConfig(Section):
         description="L2-normalise the image embedding before the head."
     )
     bce_weight: float = Field(ge=0, description="alpha in L = L_contrastive + alpha L_BCE (8).")
-    train_logit_scale: bool = Field(description="Also train CLIP's learned logit scale.")
+    train_logit_scale: bool = Field(
+        description="Train CLIP's logit scale (inverse temperature); clamped to [0, ln 100] after "
+        "each optimizer step as open_clip does. false keeps the pretrained value."
+    )
     epochs: int = Field(gt=0, description="Training epochs (paper: 10).")
     batch_size: int = Field(
         ge=2, description="Images per step (the contrastive loss needs at least 2)."
