@@ -230,7 +230,7 @@ def run_align(
     start_time = time.perf_counter()
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
-    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)
+    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)
     provenance = {
         "pretrained": cfg.pretrained,
         "model_key": bundle.model_key,

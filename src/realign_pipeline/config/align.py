@@ -25,6 +25,11 @@ class AlignConfig(Section):
         description="open_clip pretrained tag (paper: openai), a local checkpoint file, or null "
         "for random weights."
     )
+    quick_gelu: bool | None = Field(
+        description="Activation the weights were trained with. null: as they say (a tag's own "
+        "setting, e.g. QuickGELU for openai; open_clip_config.json beside a local file, else an "
+        "error). true for a local copy of OpenAI's weights; false for GELU-trained ones."
+    )
     text_variant: TextVariant = Field(
         description="Alignment text (pairs.parquet column text_<variant>); paper default: full "
         "(label sentence + reasoning)."
