@@ -28,6 +28,7 @@ def test_demo_data_then_ingest_on_the_tiny_preset(
     assert metrics["splits"]["train"] + metrics["splits"]["val"] == 64
     assert sorted(p.name for p in (tmp_path / "manifests").iterdir()) == [
         "bench-demo.parquet",
+        "duplicates.parquet",
         "leakage.parquet",
         "rejected.parquet",
         "train.parquet",
