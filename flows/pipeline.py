@@ -42,7 +42,7 @@ EVAL_REPORT = "artifacts/eval/report.md"
 class PipelineRun(BaseModel):
     """What a user picks in the Prefect UI when starting a run."""
 
-    preset: Literal["tiny", "paper"] = Field(
+    preset: Literal["tiny", "paper", "paper-aigcdetect", "paper-holmes"] = Field(
         "tiny", description="Params preset made active (presets/<preset>.yaml -> params.yaml)."
     )
     stages: list[StageName] = Field(
