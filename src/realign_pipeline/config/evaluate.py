@@ -97,13 +97,15 @@ class AblateConfig(Section):
 
     text_variants: list[TextVariant] = Field(
         min_length=1,
-        description="Table 4 rows (align.text_variant values): full, reasoning_only, "
-        "label_caption, caption_only, label_only.",
+        description="Table 4 rows (align.text_variant values, with the preset's own strategy and "
+        "fine-tuning): full, reasoning_only, label_caption, caption_only, label_only. What each "
+        "does: evaluate/ablate.py TABLES, docs/evaluate.md.",
     )
     training_variants: list[TrainingVariant] = Field(
         min_length=1,
-        description="Table 5 rows: joint_lora, joint_full, sequential_full, sequential_lora, "
-        "bce_only_frozen, bce_only_lora.",
+        description="Table 5 rows (text full + strategy + fine-tuning): joint_lora, joint_full, "
+        "sequential_full, sequential_lora, bce_only_frozen, bce_only_lora. What each does: "
+        "evaluate/ablate.py TABLES, docs/evaluate.md.",
     )
     perturbation: str = Field(
         min_length=1,
