@@ -200,3 +200,12 @@ def test_stage_round_trip_leaves_the_parent_clean(
     forged = type(returned)(stage="review_export", lock={}, files={"stage.py": "x"})
     with pytest.raises(DispatchError, match="not one of its outputs"):
         apply_return(parent, forged, remote)
+
+
+@pytest.mark.parametrize("scheme", ["s3", "gs", "ssh"])
+def test_dvc_remote_plugins_are_installed(scheme: str) -> None:
+    from dvc.fs import get_fs_cls
+
+    fs_cls = get_fs_cls({"url": f"{scheme}://bucket/realign"})  # dvc-s3, dvc-gs, dvc-ssh
+    assert fs_cls.protocol == scheme
+    assert not fs_cls.get_missing_deps()
