@@ -71,7 +71,7 @@ def read_return(flow_run_id: str) -> StageReturn:
     return StageReturn(**json.loads(body))
 
 
-@flow(name="realign-stage", log_prints=True)
+@flow(name="realign-stage", flow_run_name="{stage}", log_prints=True)
 def realign_stage(
     stage: StageName,
     parent_run_id: str | None = None,
@@ -82,8 +82,16 @@ def realign_stage(
 ) -> dict:
     """Run one stage against the parent's commit and files; return the stage's table row.
 
-    `commit` and `files` (params.yaml, dvc.lock, changed .dvc files) come from the parent; empty,
-    the checkout's own state is used.
+    Args:
+        stage: The DVC stage to run on this work pool.
+        parent_run_id: MLflow run of the realign-pipeline flow that started this one (the stage's
+            run is nested under it); empty for a stand-alone run.
+        force: Recompute the stage even when DVC finds its inputs unchanged.
+        repo: Checkout of this repository the flow works in (relative to the worker's working
+            directory, which the deployments set to REALIGN_REPO).
+        commit: The parent's git commit, checked out here first; empty: this checkout as it is.
+        files: Text of the parent's params.yaml, dvc.lock and changed .dvc files (None: absent),
+            written over this checkout's.
     """
     logger = get_run_logger()
     root = Path(repo).resolve()

@@ -154,8 +154,8 @@ def test_pipeline_sends_listed_stages_to_their_deployment(
 
     monkeypatch.setattr(pipeline, "dispatch", fake_dispatch)
     _set_params(toy_workspace, stage_deployments={"review_export": "realign-stage/gpu-24gb"})
-    stages = ["ingest", "review_export", "review_import"]
-    rows = pipeline.realign_pipeline(pipeline.PipelineRun(stages=stages), repo=str(toy_workspace))
+    stages = ("ingest", "review_export", "review_import")
+    rows = pipeline.realign_pipeline(stages=stages, repo=str(toy_workspace))
     assert sent == [("review_export", "realign-stage/gpu-24gb", toy_workspace.resolve(), False)]
     assert [r["status"] for r in rows] == ["ran", "ran on realign-stage/gpu-24gb", "ran"]
 

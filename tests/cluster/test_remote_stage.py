@@ -110,8 +110,8 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
         stderr=subprocess.STDOUT,
     )
     run = (
-        "import json; from flows.pipeline import PipelineRun, realign_pipeline; "
-        "rows = realign_pipeline(PipelineRun(stages=['ingest'])); "
+        "import json; from flows.pipeline import realign_pipeline; "
+        "rows = realign_pipeline(stages=('ingest',)); "
         "print('ROWS=' + json.dumps([{k: r[k] for k in ('stage', 'status')} for r in rows]))"
     )
     try:

@@ -31,6 +31,7 @@ from realign_pipeline.atomic import atomic_write_json
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.grpo.data import create_grpo_dataset, load_rows
 from realign_pipeline.grpo.evaluate import evaluate_greedy
+from realign_pipeline.headline import grpo_headline
 from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker
@@ -208,7 +209,7 @@ def run_grpo(
         val_manifest: Held-out manifest for the greedy evaluation.
         data_root: Root the manifests' `path` values are relative to.
         out_dir: Model folder to write (replaced atomically).
-        metrics_path: JSON metrics file to write.
+        metrics_path: headline metrics JSON to write (`grpo_headline`).
         checkpoints_dir: Parent of this run's checkpoint folder.
         cfg: The `grpo` params section.
         seed: Global seed.
@@ -266,7 +267,7 @@ def run_grpo(
             str(out_dir), processor, val_rows, data_root, cfg, system_prompt
         )
         metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
-        atomic_write_json(metrics_path, {**metrics, **counts})
+        atomic_write_json(metrics_path, grpo_headline(metrics))
         atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
         tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
     state.wait_for_everyone()
