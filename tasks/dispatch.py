@@ -11,7 +11,7 @@ its `dvc status` is clean afterwards.
 
 from __future__ import annotations
 
-import logging
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,8 +20,6 @@ from pathlib import Path
 import yaml
 
 from tasks.dvc_runner import _paths, stage_spec
-
-logger = logging.getLogger(__name__)
 
 STATE_FILES = ("params.yaml", "dvc.lock")
 REMOTE_NAME = "override"  # the `.dvc/config.local` remote that pipeline.dvc_remote sets
@@ -122,6 +120,8 @@ def capture_state(repo: Path) -> WorkspaceState:
 
 def apply_state(repo: Path, state: WorkspaceState) -> None:
     """Check out `state.commit` (fetching it from origin if needed) and write its files."""
+    if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", state.commit):
+        raise DispatchError(f"not a full git commit id: {state.commit!r}")
     head = _git(repo, "rev-parse", "HEAD", check=False).stdout.strip()
     if head != state.commit:
         if _git(repo, "cat-file", "-e", f"{state.commit}^{{commit}}", check=False).returncode:

@@ -108,6 +108,8 @@ def test_apply_state_checks_out_the_parents_commit(toy_workspace: Path, tmp_path
     apply_state(pod, WorkspaceState(newer, {"params.yaml": "seed: 2\n"}))
     assert _sh(pod, "git", "rev-parse", "HEAD").strip() == newer
 
+    with pytest.raises(DispatchError, match="not a full git commit id"):
+        apply_state(pod, WorkspaceState("--upload-pack=touch x", {}))
     with pytest.raises(DispatchError, match="is not in .* nor in its origin"):
         apply_state(pod, WorkspaceState("0" * 40, {}))
     with pytest.raises(DispatchError, match="refusing to write"):

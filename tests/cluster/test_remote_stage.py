@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import yaml
 
 from flows.workspace import set_param
 from tests.e2e.test_pipeline import _copy_repo, _sh
+from tests.orchestration.test_prefect_server import prefect_worker
 from tests.reliability.mlflow_server import free_port
 
 BUCKET = "realign-test"
@@ -101,32 +101,17 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     _sh(pod, "prefect", "work-pool", "create", "gpu-24gb", "--type", "process", env=pod_env)
     _sh(pod, "prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml",
         "-n", "gpu-24gb", env=pod_env)  # fmt: skip
-    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen(
-        ["prefect", "worker", "start", "--pool", "gpu-24gb", "--limit", "1"],
-        cwd=pod,
-        env=pod_env,
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-    )
     run = (
         "import json; from flows.pipeline import realign_pipeline; "
         "rows = realign_pipeline(stages=('ingest',)); "
         "print('ROWS=' + json.dumps([{k: r[k] for k in ('stage', 'status')} for r in rows]))"
     )
-    try:
-        out = _sh(parent, sys.executable, "-c", run, env=parent_env, timeout=900)
-    except AssertionError:
-        worker_log.flush()
-        print((tmp_path / "worker.log").read_text()[-8000:])
-        raise
-    finally:
-        worker.terminate()
+    with prefect_worker("gpu-24gb", pod, pod_env, tmp_path / "worker.log"):
         try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        worker_log.close()
+            out = _sh(parent, sys.executable, "-c", run, env=parent_env, timeout=900)
+        except AssertionError:
+            print((tmp_path / "worker.log").read_text()[-8000:])
+            raise
 
     rows = json.loads(next(line[5:] for line in out.splitlines() if line.startswith("ROWS=")))
     assert rows == [{"stage": "ingest", "status": f"ran on {DEPLOYMENT}"}]
