@@ -28,7 +28,7 @@ from prefect.exceptions import Pause
 from prefect.input import RunInput
 from pydantic import Field
 
-from flows.stage import dispatch
+from flows.stage import check_dispatch, dispatch
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
@@ -207,6 +207,7 @@ def realign_pipeline(
         params = load_params(root / "params.yaml")
         wanted = set(stages or params.pipeline.stages)
         stages = tuple(s for s in STAGES if s in wanted)
+        check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
         commit = git_commit(root)
         tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
         parent = _open_parent_run(params, commit, flow_run_id, stages, force)

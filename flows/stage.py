@@ -11,6 +11,7 @@ outputs as an artifact; `dispatch` writes them into the parent's workspace and p
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -25,7 +26,7 @@ from prefect.deployments import run_deployment
 
 from flows.workspace import workspace_lock
 from realign_pipeline.config import load_params
-from realign_pipeline.config.pipeline import StageName
+from realign_pipeline.config.pipeline import PipelineConfig, StageName
 from tasks.dispatch import (
     StageReturn,
     WorkspaceState,
@@ -107,6 +108,13 @@ def realign_stage(
         returned = stage_return(root, stage, outcome.to_row())
         _publish_return(returned)
     return returned.row
+
+
+def check_dispatch(root: Path, pipeline: PipelineConfig, stages: Iterable[str]) -> None:
+    """Raise DispatchError now if a stage of this run could not be sent to its deployment."""
+    if any(stage in pipeline.stage_deployments for stage in stages):
+        use_remote(root, pipeline.dvc_remote)
+        capture_state(root)
 
 
 def dispatch(stage: str, deployment: str, root: Path, parent: str | None, force: bool) -> dict:

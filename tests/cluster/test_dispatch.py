@@ -143,7 +143,7 @@ def test_write_lock_entry_keeps_the_other_entries(tmp_path: Path) -> None:
 
 
 def test_pipeline_sends_listed_stages_to_their_deployment(
-    toy_workspace: Path, prefect_harness, monkeypatch
+    toy_workspace: Path, tmp_path: Path, prefect_harness, monkeypatch
 ) -> None:
     import flows.pipeline as pipeline
 
@@ -155,11 +155,26 @@ def test_pipeline_sends_listed_stages_to_their_deployment(
         return {"stage": stage, "status": f"ran on {deployment}"}
 
     monkeypatch.setattr(pipeline, "dispatch", fake_dispatch)
-    _set_params(toy_workspace, stage_deployments={"review_export": "realign-stage/gpu-24gb"})
+    _set_params(
+        toy_workspace,
+        stage_deployments={"review_export": "realign-stage/gpu-24gb"},
+        dvc_remote=str(tmp_path / "remote"),
+    )
     stages = ("ingest", "review_export", "review_import")
     rows = pipeline.realign_pipeline(stages=stages, repo=str(toy_workspace))
     assert sent == [("review_export", "realign-stage/gpu-24gb", toy_workspace.resolve(), False)]
     assert [r["status"] for r in rows] == ["ran", "ran on realign-stage/gpu-24gb", "ran"]
+
+
+def test_pipeline_stops_before_any_stage_when_dispatch_cannot_work(
+    toy_workspace: Path, prefect_harness
+) -> None:
+    from flows.pipeline import realign_pipeline
+
+    _set_params(toy_workspace, stage_deployments={"review_export": "realign-stage/gpu-24gb"})
+    with pytest.raises(DispatchError, match="no DVC remote"):
+        realign_pipeline(stages=("ingest", "review_export"), repo=str(toy_workspace))
+    assert not (toy_workspace / "artifacts" / "ingest").exists()
 
 
 def test_stage_round_trip_leaves_the_parent_clean(
