@@ -122,7 +122,7 @@ def main() -> None:
 
     from realign_pipeline.config import load_params
     from realign_pipeline.grpo import run_grpo
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     params = load_params(REPO_ROOT / "params.yaml")

@@ -98,7 +98,7 @@ def _child(args: argparse.Namespace) -> None:
 
 def _build_model(params: str, out: Path) -> str:
     from realign_pipeline.config import load_params
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
 
     return str(build_tiny_vlm(out, load_params(params).tiny_models, seed=0))
 

@@ -21,11 +21,20 @@ def _dvc(root: Path, *args: str) -> None:
     subprocess.run(["dvc", *args], cwd=root, check=True)
 
 
-@flow(name="realign-stage", log_prints=True)
+@flow(name="realign-stage", flow_run_name="{stage}", log_prints=True)
 def realign_stage(
     stage: StageName, parent_run_id: str | None = None, force: bool = False, repo: str = "."
 ) -> dict:
-    """Pull inputs, run one stage, push its outputs; return the stage's table row."""
+    """Pull inputs, run one stage, push its outputs; return the stage's table row.
+
+    Args:
+        stage: The DVC stage to run on this work pool.
+        parent_run_id: MLflow run of the realign-pipeline flow that started this one (the stage's
+            run is nested under it); empty for a stand-alone run.
+        force: Recompute the stage even when DVC finds its inputs unchanged.
+        repo: Checkout of this repository the flow works in (relative to the worker's working
+            directory, which the deployments set to REALIGN_REPO).
+    """
     logger = get_run_logger()
     root = Path(repo).resolve()
     params = load_params(root / "params.yaml")

@@ -93,5 +93,9 @@ def test_merged_export_matches_unmerged_probabilities(tiny_align_cfg):
 
 
 def test_unknown_lora_target_is_a_config_error(tiny_align_cfg):
-    with pytest.raises(ConfigError, match="lora_target_modules"):
-        _model(tiny_align_cfg, finetune="lora", lora_target_modules=["no_such_module"])
+    with pytest.raises(ConfigError, match="lora.target_modules"):
+        _model(
+            tiny_align_cfg,
+            finetune="lora",
+            lora=tiny_align_cfg.lora.model_copy(update={"target_modules": ["no_such_module"]}),
+        )

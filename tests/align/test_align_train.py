@@ -16,7 +16,7 @@ from realign_pipeline.tracking import NullTracker
 
 
 def test_training_moves_lora_and_head_but_not_text_tower(align_inputs, tiny_align_cfg, tmp_path):
-    cfg = tiny_align_cfg.model_copy(update={"epochs": 2, "finetune": "lora"})
+    cfg = tiny_align_cfg.model_copy(update={"num_train_epochs": 2, "finetune": "lora"})
     bundle = create_clip(cfg.model_name, cfg.pretrained, seed=0)
     images = group_pairs(
         read_pairs(align_inputs["pairs"], "full", needs_text=True),

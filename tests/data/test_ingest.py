@@ -16,9 +16,8 @@ from realign_pipeline.data import build_demo_data, run_ingest
 from realign_pipeline.data.ingest import is_val
 from realign_pipeline.manifest import MANIFEST_COLUMNS, read_manifest
 from realign_pipeline.tracking import NullTracker
+from tests.conftest import REAL_WORLD
 from tests.data.data_helpers import demo_config, image_bytes, ingest_config, small_cfg, write
-
-SHARED_REAL_WORLD = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real-world"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -50,7 +49,9 @@ def test_manifests_have_the_schema_and_sorted_rows(small_sources: Path, tmp_path
 def test_metrics_json_counts_add_up_per_source(small_sources: Path, tmp_path: Path) -> None:
     write(small_sources / "train" / "gen_a" / "0_real" / "broken.png", b"\x89PNG broken")
     run_ingest(small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0)
-    metrics = json.loads((tmp_path / "i.json").read_text())
+    headline = json.loads((tmp_path / "i.json").read_text())
+    assert headline == {"accepted": 6, "rejected": 1, "leakage": 0, "train": 4, "val": 0}
+    metrics = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert metrics["seen"] == 7 and metrics["rejected_by_reason"] == {"not_an_image": 1}
     assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1}
     assert metrics["generators"]["train"] == {"gen_a": {"real": 2, "fake": 2}}
@@ -153,9 +154,9 @@ def test_parallel_decoding_matches_in_process(
 ) -> None:
     root = tmp_path / "data"
     build_demo_data(root, demo_config(), seed=0)
-    cfg = ingest_config(workers=1)
+    cfg = ingest_config(num_workers=1)
     run_ingest(root, tmp_path / "serial", tmp_path / "s.json", cfg, seed=0)
-    parallel = ingest_config(workers=2, chunk_size=8, pool_min_files=1)
+    parallel = ingest_config(num_workers=2, chunk_size=8, pool_min_files=1)
     with caplog.at_level(logging.INFO, logger="realign_pipeline.data.validate"):
         result = run_ingest(root, tmp_path / "pool", tmp_path / "p.json", parallel, seed=0)
     assert "decoding 144 files with 2 processes" in caplog.text
@@ -183,19 +184,18 @@ def test_counts_and_tables_go_to_the_tracker(small_sources: Path, tmp_path: Path
         small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0, tracker=tracker
     )
     assert tracker.metrics["seen"] == 6 and tracker.metrics["images.bench-bn"] == 2
-    assert sorted(tracker.artifacts) == ["i.json", "rejected.parquet"]
+    assert sorted(tracker.artifacts) == ["rejected.parquet", "summary.json"]
 
 
 def test_real_world_camera_jpeg_and_dalle_png_are_ingested(tmp_path: Path) -> None:
-    assert SHARED_REAL_WORLD.is_dir(), f"shared fixtures missing: {SHARED_REAL_WORLD}"
     root = tmp_path / "data"
     real = write(
         root / "rw" / "0_real" / "camera.jpg",
-        (SHARED_REAL_WORLD / "real_aadlygmazf.jpg").read_bytes(),
+        (REAL_WORLD / "real_aadlygmazf.jpg").read_bytes(),
     )
     fake = write(
         root / "rw" / "1_fake" / "dalle.png",
-        (SHARED_REAL_WORLD / "fake_dalle_zzrybysskm.png").read_bytes(),
+        (REAL_WORLD / "fake_dalle_zzrybysskm.png").read_bytes(),
     )
     cfg = ingest_config(
         train_sources=[{"name": "real_world", "layout": "folder", "path": "rw"}],

@@ -33,7 +33,14 @@ ALL = AblateConfig(
     ],
     perturbation="none",
 )
-PARAMS = {"align": {"text_variant": "full", "strategy": "joint", "finetune": "lora", "lr": 1e-4}}
+PARAMS = {
+    "align": {
+        "text_variant": "full",
+        "strategy": "joint",
+        "finetune": "lora",
+        "learning_rate": 1e-4,
+    }
+}
 
 
 def test_tables_hold_the_paper_numbers() -> None:
@@ -90,7 +97,7 @@ def test_experiment_name_changes_with_params() -> None:
     variant = TABLES["text"][0]
     name = experiment_name(variant, PARAMS)
     assert name.startswith("text-full-") and name == experiment_name(variant, PARAMS)
-    other = apply_overrides(PARAMS, [("align.lr", 3e-4)])
+    other = apply_overrides(PARAMS, [("align.learning_rate", 3e-4)])
     assert experiment_name(variant, other) != name
 
 
@@ -117,7 +124,7 @@ def _exp_show(params: dict, metrics: dict | None, error: dict | None = None) -> 
 
 def test_parse_and_find_experiment_by_params() -> None:
     wanted = apply_overrides(PARAMS, TABLES["text"][-1].overrides)
-    metrics = {"benchmarks": {"demo": {"none": {"macc": 0.75}}}}
+    metrics = {"demo": {"macc": 0.75}}
     workspace, records = parse_experiments(
         _exp_show(wanted, metrics), params_file="params.yaml", metrics_file="metrics/eval.json"
     )
@@ -137,9 +144,7 @@ def test_comparison_table_has_our_macc_and_the_papers(tmp_path: Path) -> None:
         "text", ALL.model_copy(update={"text_variants": ["full", "label_only"]})
     )
     metrics = {
-        "text/full": {
-            "benchmarks": {"demo": {"none": {"macc": 0.8125}, "jpeg_q75": {"macc": 0.5}}}
-        },
+        "text/full": {"demo": {"macc": 0.8125, "jpeg_q75": {"macc": 0.5}}},
         "text/label_only": None,  # failed experiment: empty cells, not a crash
     }
     table = build_comparison(variants, metrics, benchmarks=["demo"], condition="none")
@@ -150,6 +155,8 @@ def test_comparison_table_has_our_macc_and_the_papers(tmp_path: Path) -> None:
         "paper mAcc (UltraSynth-10k)",
     ]
     assert table["mAcc demo"].iloc[0] == pytest.approx(81.25)
+    robust = build_comparison(variants, metrics, benchmarks=["demo"], condition="jpeg_q75")
+    assert robust["mAcc demo"].iloc[0] == pytest.approx(50.0)
     assert pd.isna(table["mAcc demo"].iloc[1])
     assert table["paper mAcc (UltraSynth-10k)"].tolist() == [97.09, 91.33]
     markdown = render_comparison(table)

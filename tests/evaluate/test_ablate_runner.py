@@ -30,7 +30,7 @@ import json, os, yaml
 align = yaml.safe_load(open("params.yaml"))["align"]
 score = {"full": 0.75, "label_only": 0.5}[align["text_variant"]]
 os.makedirs("metrics", exist_ok=True)
-json.dump({"benchmarks": {"demo": {"none": {"macc": score}}}}, open("metrics/eval.json", "w"))
+json.dump({"demo": {"macc": score}}, open("metrics/eval.json", "w"))
 """
 
 TRACKED_STAGE = """
@@ -45,7 +45,7 @@ cfg = TrackingConfig(enabled=True, uri="sqlite:///mlflow.db", artifact_root="mla
 with start_stage_run(cfg, "evaluate", "tiny", {"align": align}) as tracker:
     tracker.log_metrics({"demo.macc": score})
 os.makedirs("metrics", exist_ok=True)
-json.dump({"benchmarks": {"demo": {"none": {"macc": score}}}}, open("metrics/eval.json", "w"))
+json.dump({"demo": {"macc": score}}, open("metrics/eval.json", "w"))
 """
 
 
@@ -128,8 +128,16 @@ def test_runner_tags_a_parent_run_and_the_nested_stage_runs(tmp_path: Path) -> N
     assert sorted(by_tag["text/full"]) == ["ablate", "evaluate"]
     assert sorted(by_tag["text/label_only"]) == ["ablate", "evaluate"]
     parents = {r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "ablate"}
-    assert parents["text/label_only"].data.metrics["demo.none.macc"] == 0.5
+    assert parents["text/label_only"].data.metrics["demo.macc"] == 0.5
     assert parents["text/full"].info.status == "FINISHED"
+    # named after the variant, with the params that define it; children named after it too
+    assert parents["text/label_only"].info.run_name == "text/label_only"
+    assert parents["text/label_only"].data.params["align.text_variant"] == "label_only"
+    children = [r for r in runs if r.data.tags["realign.stage"] == "evaluate"]
+    assert {r.info.run_name for r in children} == {
+        "evaluate (text/full)",
+        "evaluate (text/label_only)",
+    }
 
 
 def test_absolute_tracking_uri_only_rewrites_relative_sqlite(tmp_path: Path) -> None:

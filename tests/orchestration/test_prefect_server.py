@@ -113,7 +113,7 @@ def test_deployment_runs_from_cli_and_resumes_through_api(tmp_path, prefect_serv
     try:
         params = json.dumps({"stages": STAGES, "review_mode": "human"})
         out = run(
-            "prefect", "deployment", "run", "realign-pipeline/local", "--param", f"run={params}"
+            "prefect", "deployment", "run", "realign-pipeline/local", "--params", params
         ).stdout
         flow_run_id = next(
             line.split(":", 1)[1].strip() for line in out.splitlines() if "UUID" in line

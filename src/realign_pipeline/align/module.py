@@ -36,7 +36,7 @@ class ReAlignModel(nn.Module):
     def __init__(self, clip: nn.Module, spec: DetectorSpec, cfg: AlignConfig) -> None:
         super().__init__()
         clip.requires_grad_(False)
-        if cfg.grad_checkpointing:
+        if cfg.gradient_checkpointing:
             clip.visual.set_grad_checkpointing(True)
         if cfg.finetune == "lora":
             clip.visual = _with_lora(clip.visual, cfg)
@@ -88,25 +88,25 @@ def _with_lora(visual: nn.Module, cfg: AlignConfig) -> nn.Module:
     import peft
 
     lora = peft.LoraConfig(
-        r=cfg.lora_rank,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.lora_target_modules),
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
         bias="none",
     )
     try:
         model = peft.get_peft_model(visual, lora)
     except ValueError as exc:
         raise ConfigError(
-            f"align.lora_target_modules={cfg.lora_target_modules}: {exc}; module names of "
+            f"align.lora.target_modules={cfg.lora.target_modules}: {exc}; module names of "
             "open_clip's ViT blocks are attn, mlp.c_fc, mlp.c_proj"
         ) from None
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(
         "LoRA r=%d alpha=%g on %s: %d trainable tower parameters",
-        cfg.lora_rank,
-        cfg.lora_alpha,
-        cfg.lora_target_modules,
+        cfg.lora.r,
+        cfg.lora.alpha,
+        cfg.lora.target_modules,
         n_train,
     )
     return model

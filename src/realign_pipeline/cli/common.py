@@ -108,7 +108,7 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
     # stdout carries only the result JSON; MLflow would print "View run ..." links there
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a command's `typer.Exit(code)` lands here
     except RealignError as exc:
         if debug:
             raise
@@ -127,7 +127,7 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
             exc.show()
             return code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def exit_process(code: int) -> NoReturn:

@@ -92,7 +92,7 @@ class IngestConfig(Section):
         description="Remove train images whose bytes also occur in a benchmark (recorded in "
         "leakage.parquet either way, and as rejected with reason leakage when removed).",
     )
-    workers: int = Field(
+    num_workers: int = Field(
         ge=0, description="Decoding processes; 0 uses every core available to this process."
     )
     chunk_size: int = Field(gt=0, description="Files handed to a decoding process at a time.")

@@ -7,7 +7,8 @@ Writes (the manifest folder is replaced as a whole, atomically):
     <out>/bench-<name>.parquet              one per benchmark
     <out>/rejected.parquet                  every file not accepted, with a reason
     <out>/leakage.parquet                   train images whose bytes occur in a benchmark
-    <metrics>                               counts (default metrics/ingest.json)
+    <out>/summary.json                      every count: by reason, split, generator, source
+    <metrics>                               headline counts (default metrics/ingest.json)
 
 Decisions, in order: files refused before decoding (layouts.py), files that fail to decode
 (validate.py), exact duplicates (same bytes) in the train pool or within one benchmark (the first
@@ -36,6 +37,7 @@ from realign_pipeline.data.tables import (
 )
 from realign_pipeline.data.validate import FileCheck, check_files
 from realign_pipeline.errors import MissingInputError
+from realign_pipeline.headline import flatten, ingest_headline
 from realign_pipeline.manifest import (
     LABEL_NAMES,
     LEAKAGE_FILE,
@@ -48,6 +50,8 @@ from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker
 
 logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
 
 Row = dict[str, Any]
 
@@ -99,7 +103,7 @@ def _validate(
         [root / e.path for e in candidates],
         max_pixels=cfg.max_pixels,
         min_side=cfg.min_side,
-        workers=cfg.workers,
+        workers=cfg.num_workers,
         chunk_size=cfg.chunk_size,
         pool_min_files=cfg.pool_min_files,
     )
@@ -253,9 +257,14 @@ def _flat_counts(summary: dict[str, Any]) -> dict[str, int]:
 
 
 def _write_outputs(
-    out_dir: Path, manifests: dict[str, list[Row]], rejected: list[Row], leakage: list[Row]
+    out_dir: Path,
+    manifests: dict[str, list[Row]],
+    rejected: list[Row],
+    leakage: list[Row],
+    summary: dict[str, Any],
 ) -> None:
     with atomic_dir(out_dir) as tmp:
+        atomic_write_json(tmp / SUMMARY_FILE, summary)
         for name, rows in manifests.items():
             write_table(tmp / name, rows, MANIFEST_SCHEMA, ("path",))
         write_table(tmp / REJECTED_FILE, rejected, REJECTED_SCHEMA, ("path", "source"))
@@ -287,7 +296,7 @@ def _report(
     summary: dict[str, Any],
     counts: dict[str, int],
     tracker: Tracker,
-    metrics_path: str | Path,
+    summary_path: Path,
     rejected_path: Path,
 ) -> None:
     logger.info(
@@ -299,7 +308,7 @@ def _report(
         summary["leakage"],
     )
     tracker.log_metrics(counts)
-    tracker.log_artifact(metrics_path, "ingest")
+    tracker.log_artifact(summary_path, "ingest")
     tracker.log_artifact(rejected_path, "ingest")
 
 
@@ -317,8 +326,8 @@ def run_ingest(
     Args:
         data_root: folder that every source path (and every manifest path) is relative to.
         out_dir: manifest folder, replaced as a whole.
-        metrics_path: counts JSON (seen, accepted, rejected by reason, leakage, per split and
-            generator).
+        metrics_path: headline counts JSON (`ingest_headline`; every count is in
+            `<out_dir>/summary.json`).
         cfg: the `ingest` params section.
         seed: global seed (chooses the val split together with each image's hash).
         tracker: MLflow run to log counts and the rejected table to.
@@ -339,13 +348,14 @@ def run_ingest(
 
     manifests, rejected, leakage = _assign(accepted, rejected, cfg, seed)
     out_dir = Path(out_dir)
-    _write_outputs(out_dir, manifests, rejected, leakage)
     summary = _summarise(scanned, manifests, rejected, leakage)
     assert summary["accepted"] + summary["rejected"] == summary["seen"], summary
-    atomic_write_json(metrics_path, summary)
+    _write_outputs(out_dir, manifests, rejected, leakage, summary)
+    headline = ingest_headline(summary)
+    atomic_write_json(metrics_path, headline)
 
     counts = _flat_counts(summary)
-    _report(summary, counts, tracker, metrics_path, out_dir / REJECTED_FILE)
+    _report(summary, counts, tracker, out_dir / SUMMARY_FILE, out_dir / REJECTED_FILE)
     outputs = {Path(name).stem: str(out_dir / name) for name in manifests}
     outputs.update(
         rejected=str(out_dir / REJECTED_FILE),
@@ -357,6 +367,6 @@ def run_ingest(
         stage="ingest",
         outputs=outputs,
         counts=counts,
-        metrics={"accept_rate": summary["accepted"] / seen},
+        metrics={**flatten(headline), "accept_rate": summary["accepted"] / seen},
         extra={"rejected_by_reason": summary["rejected_by_reason"]},
     )

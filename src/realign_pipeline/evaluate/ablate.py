@@ -1,7 +1,7 @@
 """The paper's ablation tables as data, experiment matching, and the comparison table.
 
 Pure functions only: which configurations to run (Table 4: alignment text; Table 5: strategy x
-fine-tuning), their `-S` overrides and the paper's mAcc (PAPER.md, UltraSynth-10k), how to
+fine-tuning), their `-S` overrides and the paper's mAcc (docs/paper.md, UltraSynth-10k), how to
 recognise an experiment DVC already has (same params), and the table that puts our mAcc per
 benchmark beside the paper's. Running `dvc exp run` is the CLI's job (`realign ablate`).
 
@@ -25,6 +25,7 @@ import pandas as pd
 from realign_pipeline.atomic import atomic_write_text
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.errors import ConfigError
+from realign_pipeline.headline import eval_macc
 
 __all__ = [
     "TABLES",
@@ -81,7 +82,7 @@ def _training(name: str, strategy: str, finetune: str, paper: float) -> Variant:
     return Variant("training", name, overrides, paper)
 
 
-# PAPER.md, ablations on UltraSynth-10k (mAcc, percent).
+# docs/paper.md, ablations on UltraSynth-10k (mAcc, percent).
 TABLES: dict[str, tuple[Variant, ...]] = {
     "text": (
         _text("full", 97.09),
@@ -198,10 +199,8 @@ def find_experiment(
 
 
 def _macc(metrics: Mapping[str, Any] | None, bench: str, condition: str) -> float | None:
-    if not metrics:
-        return None
-    value = (metrics.get("benchmarks", {}).get(bench, {}).get(condition) or {}).get("macc")
-    return None if value is None else 100.0 * float(value)
+    value = eval_macc(metrics, bench, condition)
+    return None if value is None else 100.0 * value
 
 
 def build_comparison(
