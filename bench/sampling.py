@@ -14,7 +14,7 @@ RSS of each child (whole process: Python, torch, model) and its growth over the 
 loading the model.
 
 Then the `sample` stage itself (`realign sample`, as `dvc repro` runs it) on a seeded synthetic
-manifest of `--stage-images` images, once with `sample.workers=1` and once with 2 (two `--shard
+manifest of `--stage-images` images, once with `sample.num_workers=1` and once with 2 (two `--shard
 i/2` processes through the launcher, then the merge), each from scratch: wall-clock
 generations/s of each and their ratio (on a GPU pool each worker has its own GPU; on a shared
 CPU they share the cores, so the ratio is bounded by the free cores). `--stage-images 0` skips it.
@@ -160,14 +160,14 @@ def _report(batched: dict, single: dict, args: argparse.Namespace) -> list[dict]
 
 
 def _stage_run(args: argparse.Namespace, model: str, tmp: Path, workers: int) -> dict:
-    """One `realign sample` run from scratch with `sample.workers=workers`; wall-clock figures."""
+    """One `realign sample` run from scratch with `sample.num_workers`; wall-clock figures."""
     out = tmp / f"stage-{workers}"
     cmd = [
         sys.executable, "-m", "realign_pipeline.cli", "sample", "--model", model,
         "--manifest", str(tmp / "manifests" / "train.parquet"), "--data-root", str(tmp / "data"),
         "--out", str(out), "--metrics", str(tmp / f"stage-{workers}.json"),
         "--params", args.params, "-s", "tracking.enabled=false", "-s", "sample.seeds=[0]",
-        "-s", f"sample.batch_size={args.batch_size}", "-s", f"sample.workers={workers}",
+        "-s", f"sample.batch_size={args.batch_size}", "-s", f"sample.num_workers={workers}",
         "-s", f"sample.cpu_threads={args.threads}",
     ]  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
@@ -175,7 +175,7 @@ def _stage_run(args: argparse.Namespace, model: str, tmp: Path, workers: int) ->
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     seconds = time.perf_counter() - start
     generated = json.loads(done.stdout)["counts"]["generated"]
-    return {"workers": workers, "generations": generated, "seconds": seconds,
+    return {"num_workers": workers, "generations": generated, "seconds": seconds,
             "generations_per_s": generated / seconds}  # fmt: skip
 
 

@@ -42,7 +42,7 @@ def ingest(root: Path, out: Path, params: str | Path, workers: int = 0) -> Path:
             **cfg.ingest.model_dump(),
             "train_sources": [{"name": "synthetic", "layout": "aigcdetect", "path": "train"}],
             "benchmarks": [],
-            "workers": workers,
+            "num_workers": workers,
         }
     )
     run_ingest(root, out, out.parent / f"{out.name}-metrics.json", section, seed=cfg.seed)

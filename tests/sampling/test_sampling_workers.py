@@ -22,13 +22,13 @@ KEY = ["image_id", "question_id", "seed", "temperature"]
 
 
 def test_cpu_auto_is_one_worker_and_n_is_n(sample_cfg) -> None:
-    assert plan_workers(sample_cfg.model_copy(update={"workers": "auto"}), "sample").count == 1
-    plan = plan_workers(sample_cfg.model_copy(update={"workers": 2}), "sample")
+    assert plan_workers(sample_cfg.model_copy(update={"num_workers": "auto"}), "sample").count == 1
+    plan = plan_workers(sample_cfg.model_copy(update={"num_workers": 2}), "sample")
     assert plan.count == 2 and plan.envs == ({}, {})  # CPU workers: no device pinning
 
 
 def test_cuda_auto_pins_one_worker_per_gpu(sample_cfg) -> None:
-    cfg = sample_cfg.model_copy(update={"workers": "auto", "device": "cuda"})
+    cfg = sample_cfg.model_copy(update={"num_workers": "auto", "device": "cuda"})
     plan = plan_workers(cfg, "sample", gpus=["0", "1", "2", "3"])
     assert [env["CUDA_VISIBLE_DEVICES"] for env in plan.envs] == ["0", "1", "2", "3"]
     vllm = cfg.vllm.model_copy(update={"tensor_parallel_size": 2})
@@ -41,8 +41,8 @@ def test_cuda_auto_pins_one_worker_per_gpu(sample_cfg) -> None:
 @pytest.mark.parametrize(
     ("update", "match"),
     [
-        ({"workers": 3, "device": "cuda"}, "sample.workers: 3 workers x 1 GPU"),
-        ({"workers": 2, "device": "cuda:1"}, "sample.device is 'cuda:1'"),
+        ({"num_workers": 3, "device": "cuda"}, "sample.num_workers: 3 workers x 1 GPU"),
+        ({"num_workers": 2, "device": "cuda:1"}, "sample.device is 'cuda:1'"),
     ],
 )
 def test_impossible_worker_counts_name_the_key(sample_cfg, update: dict, match: str) -> None:
@@ -57,7 +57,7 @@ def _command(data, tmp_path: Path, model: Path, out: str, workers: int) -> list[
         "--data-root", str(root), "--model", str(model), "--out", str(tmp_path / out),
         "--metrics", str(tmp_path / f"{out}.json"), "--params", str(REPO_ROOT / "params.yaml"),
         "-s", "tracking.enabled=false", "-s", "sample.batch_size=1", "-s", "sample.seeds=[0]",
-        "-s", "sample.max_new_tokens=12", "-s", f"sample.workers={workers}",
+        "-s", "sample.max_new_tokens=12", "-s", f"sample.num_workers={workers}",
     ]  # fmt: skip
 
 

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate reasoning texts (or captions) for every manifest image; resumable, shardable.
 
-        With `<section>.workers` > 1 (or `auto` on a multi-GPU machine) and no explicit
+        With `<section>.num_workers` > 1 (or `auto` on a multi-GPU machine) and no explicit
         `--shard`, it runs one worker per slice (`--shard i/N`, each on its own GPU), then merges.
         """
         setup_logging(debug)

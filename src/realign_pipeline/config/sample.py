@@ -82,7 +82,7 @@ class GenerationConfig(Section):
         description="torch CPU threads for the transformers backend (0 = torch's default). Tiny "
         "models on a shared CPU run fastest with 1; results may differ across thread counts.",
     )
-    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+    num_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         description="Worker processes, each generating its `--shard i/N` slice with its own "
         "engine, then one merge: `auto` = one per visible GPU (per tensor_parallel_size GPUs "
         "with vLLM; 1 on CPU); N > 1 on CUDA pins worker i to its GPU(s) with "

@@ -55,7 +55,7 @@ def visible_gpus() -> list[str]:
 def plan_workers(
     cfg: SampleConfig | CaptionConfig, section: str, gpus: Sequence[str] | None = None
 ) -> WorkerPlan:
-    """Resolve `<section>.workers` against the devices.
+    """Resolve `<section>.num_workers` against the devices.
 
     On CUDA each worker gets its own `gpus_per_worker` GPUs (vLLM's tensor_parallel_size, else
     1); `auto` is as many workers as that fills. On CPU `auto` is 1, and N > 1 runs N CPU
@@ -65,12 +65,12 @@ def plan_workers(
         ConfigError: more workers than GPUs, or a device index with several workers.
     """
     if not cfg.device.startswith("cuda"):
-        count = 1 if cfg.workers == "auto" else cfg.workers
+        count = 1 if cfg.num_workers == "auto" else cfg.num_workers
         return WorkerPlan(count, tuple({} for _ in range(count)))
     gpus = list(visible_gpus() if gpus is None else gpus)
     per = cfg.vllm.tensor_parallel_size if cfg.backend == "vllm" else 1
     available = len(gpus) // per
-    count = max(available, 1) if cfg.workers == "auto" else cfg.workers
+    count = max(available, 1) if cfg.num_workers == "auto" else cfg.num_workers
     if count == 1:
         return WorkerPlan(1, ({},))
     if cfg.device != "cuda":
@@ -80,9 +80,9 @@ def plan_workers(
         )
     if count > available:
         raise ConfigError(
-            f"{section}.workers: {count} workers x {per} GPU(s) each need {count * per} GPUs, "
-            f"{len(gpus)} visible ({','.join(gpus) or 'none'}); lower {section}.workers or use "
-            "auto"
+            f"{section}.num_workers: {count} workers x {per} GPU(s) each need {count * per} "
+            f"GPUs, {len(gpus)} visible ({','.join(gpus) or 'none'}); lower "
+            f"{section}.num_workers or use auto"
         )
     envs = tuple(
         {"CUDA_VISIBLE_DEVICES": ",".join(gpus[i * per : (i + 1) * per])} for i in range(count)
