@@ -42,7 +42,7 @@ from tasks.stages import STAGE_TASKS, StageOutcome
 EVAL_REPORT = "artifacts/eval/report.md"
 
 
-Preset = Literal["tiny", "paper"]
+Preset = Literal["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
 ReviewMode = Literal["params", "auto", "human"]
 
 

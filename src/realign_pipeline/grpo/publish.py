@@ -17,7 +17,7 @@ from typing import Any
 
 from realign_pipeline.atomic import atomic_dir
 
-__all__ = ["distributed_state", "publish_model"]
+__all__ = ["distributed_state", "publish_model", "release_trainer"]
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +25,15 @@ _NOT_PUBLISHED = {"training_args.bin"}
 
 
 def distributed_state() -> Any:
-    """accelerate's process state (single process: main, and barriers are no-ops)."""
+    """accelerate's process state (single process: main, and barriers are no-ops).
+
+    Without a GPU the ranks of a launched job talk over gloo on CPU (accelerate only picks its
+    multi-CPU mode when asked for CPU; the trainer's own state is this same shared object).
+    """
+    import torch
     from accelerate import PartialState
 
-    return PartialState()
+    return PartialState(cpu=not torch.cuda.is_available())
 
 
 def _merged(base_source: str, adapter_dir: Path, dtype: str) -> Any:
@@ -74,3 +79,29 @@ def publish_model(
         logger.info("published %s%s", out_dir, " (LoRA merged)" if lora_base else "")
     state.wait_for_everyone()
     return out_dir
+
+
+def release_trainer(trainer: Any) -> None:
+    """Free what a finished trainer holds on this process's device (call on every process).
+
+    Drops the colocated vLLM engine (TRL's `vllm_generation.llm`), the prepared models,
+    optimizer and DeepSpeed engine (`accelerator.free_memory`, which also empties the CUDA
+    cache), and transformers' global DeepSpeed config, so a model loaded afterwards (the main
+    rank's evaluation) is a plain one on one GPU and not partitioned by ZeRO-3.
+    """
+    import gc
+
+    import torch
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    generation = getattr(trainer, "vllm_generation", None)
+    if generation is not None and getattr(generation, "llm", None) is not None:
+        generation.llm = None
+    trainer.accelerator.free_memory()
+    for name in ("model", "model_wrapped", "ref_model", "optimizer", "lr_scheduler"):
+        if hasattr(trainer, name):
+            setattr(trainer, name, None)
+    unset_hf_deepspeed_config()
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
