@@ -185,8 +185,9 @@ def realign_pipeline(
     """Run the ReAlign stages through DVC with MLflow tracking; return the stages table.
 
     Args:
-        preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes) or
-            presets/paper.yaml (the paper's models, GPUs) is copied to params.yaml.
+        preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes),
+            presets/paper.yaml (the paper's models, GPUs), or one of the paper's two protocols
+            (paper-aigcdetect, paper-holmes) is copied to params.yaml.
         stages: Stages to run, in DAG order whatever the order picked here; empty runs
             pipeline.stages from the preset.
         review_mode: Expert review of the reasoning texts: as set in params (review.mode), auto

@@ -1,7 +1,8 @@
 """Rebuild the protocol presets (presets/paper-*.yaml) from presets/paper.yaml.
 
-Each protocol preset keeps its own header and `preset`, `ingest` and `evaluate` sections and takes
-every other section from presets/paper.yaml. Run after editing presets/paper.yaml:
+Each protocol preset keeps its own header, `preset` and data keys (`ingest.train_sources`,
+`ingest.benchmarks`, `evaluate.benchmarks`) and takes everything else from presets/paper.yaml.
+Run after editing presets/paper.yaml:
     python scripts/sync_presets.py          # rewrite
     python scripts/sync_presets.py --check  # exit 1 when a preset is out of sync
 """

@@ -57,6 +57,8 @@ def test_local_file_with_gelu_differs_from_the_trained_model(quickgelu_weights):
     bundle = create_clip(ARCH, str(path), seed=0, quick_gelu=False)
     assert _activation(bundle.model) == "GELU"
     assert not _same_outputs(reference, bundle.model)
+    # other activation, other text embeddings: another text-cache key
+    assert bundle.model_key != create_clip(ARCH, str(path), seed=0, quick_gelu=True).model_key
 
 
 def test_local_file_reads_open_clip_config_beside_it(quickgelu_weights):

@@ -13,7 +13,7 @@ from realign_pipeline.config.protocols import (
     ABLATION_BENCHMARK,
     ABLATION_PROTOCOL,
     BASE_PRESET,
-    PROTOCOL_SECTIONS,
+    PROTOCOL_KEYS,
     PROTOCOLS,
     render_protocol_preset,
 )
@@ -33,9 +33,16 @@ def test_protocol_preset_equals_the_base_outside_its_data_sections(name: str) ->
     base = yaml.safe_load((PRESETS / BASE_PRESET).read_text())
     own = yaml.safe_load((PRESETS / f"{name}.yaml").read_text())
     assert set(own) == set(base)
-    assert {k: v for k, v in own.items() if k not in PROTOCOL_SECTIONS} == {
-        k: v for k, v in base.items() if k not in PROTOCOL_SECTIONS
-    }
+
+    def outside_protocol_keys(params: dict) -> dict:
+        kept = {k: v for k, v in params.items() if PROTOCOL_KEYS.get(k, ()) is not None}
+        for section, keys in PROTOCOL_KEYS.items():
+            for key in keys or ():
+                kept[section] = {k: v for k, v in kept[section].items() if k != key}
+        return kept
+
+    # every other key (ingest.num_workers, evaluate.preprocessing, grpo, align, ...) is the base's
+    assert outside_protocol_keys(own) == outside_protocol_keys(base)
     params = load_params(PRESETS / f"{name}.yaml")
     assert params.preset == name
     assert tuple(params.evaluate.benchmarks) == PROTOCOLS[name].benchmarks
@@ -59,6 +66,15 @@ def test_an_edit_of_the_base_reaches_the_protocol_preset() -> None:
     rendered = yaml.safe_load(render_protocol_preset(edited, holmes))
     assert rendered["grpo"]["learning_rate"] == 2.0e-6
     assert rendered["evaluate"]["benchmarks"] == ["aigi_holmes", "ultrasynth"]
+
+
+def test_a_rename_in_a_shared_section_reaches_the_protocol_preset() -> None:
+    # ingest and evaluate hold protocol keys and shared keys: only the protocol keys stay
+    base = (PRESETS / BASE_PRESET).read_text().replace("  min_side: 32", "  min_side_px: 32", 1)
+    rendered = render_protocol_preset(base, (PRESETS / "paper-holmes.yaml").read_text())
+    ingest = yaml.safe_load(rendered)["ingest"]
+    assert ingest["min_side_px"] == 32 and "min_side" not in ingest
+    assert [s["name"] for s in ingest["benchmarks"]] == ["aigi_holmes", "ultrasynth"]
 
 
 def test_a_protocol_preset_without_its_sections_is_refused() -> None:

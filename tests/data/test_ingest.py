@@ -51,7 +51,14 @@ def test_metrics_json_counts_add_up_per_source(small_sources: Path, tmp_path: Pa
     write(small_sources / "train" / "gen_a" / "0_real" / "broken.png", b"\x89PNG broken")
     run_ingest(small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0)
     headline = json.loads((tmp_path / "i.json").read_text())
-    assert headline == {"accepted": 6, "rejected": 1, "leakage": 0, "train": 4, "val": 0}
+    assert headline == {
+        "accepted": 6,
+        "rejected": 1,
+        "leakage": 0,
+        "benchmark_duplicates": 0,
+        "train": 4,
+        "val": 0,
+    }
     metrics = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert metrics["seen"] == 7 and metrics["rejected_by_reason"] == {"not_an_image": 1}
     assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1}

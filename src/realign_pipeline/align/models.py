@@ -94,9 +94,9 @@ def _resolve_weights(
         return tag_quick_gelu, f"{model_name}|{pretrained}"
     path = Path(pretrained)
     if path.is_file():
-        return _file_quick_gelu(path, model_name, quick_gelu, arch_default), (
-            f"{model_name}|file-sha256={_file_sha256(path)}"
-        )
+        chosen = _file_quick_gelu(path, model_name, quick_gelu, arch_default)
+        # the activation changes the text tower too: it is part of the text cache's key
+        return chosen, f"{model_name}|file-sha256={_file_sha256(path)}|quick_gelu={chosen}"
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     raise ConfigError(
         f"align.pretrained={pretrained!r} is neither a pretrained tag of {model_name!r} "
