@@ -14,10 +14,18 @@ from realign_pipeline.errors import ConfigError, MissingInputError
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "presets/paper.yaml"])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "params.yaml",
+        "presets/paper.yaml",
+        "presets/paper-aigcdetect.yaml",
+        "presets/paper-holmes.yaml",
+    ],
+)
 def test_presets_load(preset: str) -> None:
     params = load_params(REPO / preset)
-    assert params.preset in {"tiny", "paper"}
+    assert params.preset in {"tiny", "paper", "paper-aigcdetect", "paper-holmes"}
     assert params.tracking.experiment == "realign"
 
 

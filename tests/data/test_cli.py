@@ -29,6 +29,7 @@ def test_demo_data_then_ingest_on_the_tiny_preset(
     assert metrics == {"accepted": 144, "rejected": 0, "leakage": 0, **metrics}
     assert sorted(p.name for p in (tmp_path / "manifests").iterdir()) == [
         "bench-demo.parquet",
+        "duplicates.parquet",
         "leakage.parquet",
         "rejected.parquet",
         "summary.json",

@@ -3,7 +3,8 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale,
+        images_per_s),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -57,7 +58,7 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "images_per_s")
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale", "images_per_s")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 
@@ -230,7 +231,7 @@ def run_align(
     start_time = time.perf_counter()
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
-    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)
+    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)
     provenance = {
         "pretrained": cfg.pretrained,
         "model_key": bundle.model_key,

@@ -128,12 +128,14 @@ def train_step(
         torch.nn.utils.clip_grad_norm_(params, ctx.cfg.max_grad_norm)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
+    model.clamp_logit_scale()
     scheduler.step()
     return {
         "contrastive": float(losses.contrastive.detach()),
         "bce": float(losses.bce.detach()),
         "total": float(losses.total.detach()),
         "lr": float(lr),
+        "logit_scale": float(model.logit_scale().detach()),
     }
 
 

@@ -101,7 +101,9 @@ def _run_one(
     run_id = create_run(params.tracking, variant.tag, tags)
     # the params that define the variant (`align.text_variant`, ...), named as the stage runs
     # log them, so the compare view lines variants up
-    tracker_for(params.tracking, run_id).log_params(dict(variant.overrides))
+    tracker_for(params.tracking, run_id).log_params(
+        {**dict(variant.overrides), "ablation.definition": variant.definition}
+    )
     env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
@@ -136,7 +138,7 @@ def run_ablation(
     *,
     repo: Path,
     params_file: str,
-    metrics_file: str,
+    metrics_file: str | Sequence[str],
     dvc: Sequence[str] = ("dvc",),
 ) -> AblationOutcome:
     """Run (or reuse) one DVC experiment per variant and collect its eval metrics by tag."""

@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         from realign_pipeline.launch import accelerate_command, is_launched_process, run_command
 
         launcher = cfg.grpo.launcher
-        if launcher.num_processes > 1 and not is_launched_process():
+        if (launcher.num_processes > 1 or launcher.config) and not is_launched_process():
             # Re-execute this very command on every rank: the same path under a shell, `dvc
             # repro`, the Prefect task and a Kubernetes job. The main rank prints the result.
             argv = [

@@ -40,7 +40,10 @@ __all__ = ["Params", "load_params", "parse_override", "ConfigError"]
 class Params(Section):
     """The whole params file. A preset is a complete params file (params.yaml is `tiny`)."""
 
-    preset: str = Field(description="Preset name recorded as an MLflow tag: 'tiny' or 'paper'.")
+    preset: str = Field(
+        description="Preset name recorded as an MLflow tag: tiny, paper, or a paper protocol "
+        "(paper-aigcdetect, paper-holmes; see config/protocols.py)."
+    )
     seed: int = Field(ge=0, description="Global seed shared by every stage.")
     tracking: TrackingConfig
     pipeline: PipelineConfig

@@ -25,6 +25,11 @@ class AlignConfig(Section):
         description="open_clip pretrained tag (paper: openai), a local checkpoint file, or null "
         "for random weights."
     )
+    quick_gelu: bool | None = Field(
+        description="Activation the weights were trained with. null: as they say (a tag's own "
+        "setting, e.g. QuickGELU for openai; open_clip_config.json beside a local file, else an "
+        "error). true for a local copy of OpenAI's weights; false for GELU-trained ones."
+    )
     text_variant: TextVariant = Field(
         description="Alignment text (pairs.parquet column text_<variant>); paper default: full "
         "(label sentence + reasoning)."
@@ -49,7 +54,10 @@ class AlignConfig(Section):
         description="L2-normalise the image embedding before the head."
     )
     bce_weight: float = Field(ge=0, description="alpha in L = L_contrastive + alpha L_BCE (8).")
-    train_logit_scale: bool = Field(description="Also train CLIP's learned logit scale.")
+    train_logit_scale: bool = Field(
+        description="Train CLIP's logit scale (inverse temperature); clamped to [0, ln 100] after "
+        "each optimizer step as open_clip does. false keeps the pretrained value."
+    )
     num_train_epochs: int = Field(gt=0, description="Training epochs (paper: 10).")
     batch_size: int = Field(
         ge=2, description="Images per step (the contrastive loss needs at least 2)."

@@ -65,8 +65,9 @@ class LauncherConfig(Section):
     )
     num_processes: int = Field(
         ge=1,
-        description="Training processes, one per GPU (paper: 8). 1 = one plain process, no "
-        "launcher; > 1 = `realign grpo` re-executes itself through `accelerate launch`.",
+        description="Training processes, one per GPU (paper: 8). With num_processes > 1 or a "
+        "config, `realign grpo` re-executes itself through `accelerate launch`; 1 and no "
+        "config (tiny preset) = one plain process.",
     )
 
 

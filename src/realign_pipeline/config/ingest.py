@@ -49,6 +49,13 @@ class SourceConfig(Section):
     csv: CsvOptions | None = Field(
         default=None, description="Column names; required for layout csv, absent otherwise."
     )
+    categories: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="aigcdetect only: the <category> folders that belong to the source (e.g. "
+        "ProGAN's 4-class setting: [car, cat, chair, horse]); files of other categories are not "
+        "part of it. Absent: every category (the 20-class setting).",
+    )
 
     @model_validator(mode="after")
     def _csv_options_match_layout(self) -> SourceConfig:
@@ -59,6 +66,11 @@ class SourceConfig(Section):
             )
         if self.layout != "csv" and self.csv is not None:
             raise ValueError(f"source {self.name!r}: `csv` options are only for layout csv")
+        if self.categories is not None and self.layout != "aigcdetect":
+            raise ValueError(
+                f"source {self.name!r}: `categories` filters <generator>/<category>/ folders, "
+                f"so it needs layout aigcdetect (got {self.layout})"
+            )
         return self
 
 

@@ -162,6 +162,16 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if v is not None}
 
 
+def _peak_gpu_memory() -> dict[str, float]:
+    """This rank's peak of torch's CUDA allocator while training, in GB (vLLM's own memory pool
+    is not included); nothing without a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"train_peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 1e9}
+
+
 def _evaluate(
     source: str,
     processor: Any,
@@ -225,7 +235,12 @@ def run_grpo(
         InputError: no usable image, only one class, or an image that no longer decodes.
         ConfigError: TRL rejects the settings.
     """
-    from realign_pipeline.grpo.publish import distributed_state, publish_model, release_trainer
+    from realign_pipeline.grpo.publish import (
+        distributed_state,
+        finalize_model,
+        release_trainer,
+        stage_model,
+    )
     from realign_pipeline.models.vlm import load_processor
 
     tracker, state = tracker or NullTracker(), distributed_state()
@@ -251,9 +266,9 @@ def run_grpo(
         policy_source, processor, rows, data_root, run_dir / "grpo", cfg,
         system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker, progress=progress,
     )  # fmt: skip
-    lora_base = policy_source if cfg.lora.enabled else None
-    publish_model(trainer, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
+    staging = stage_model(trainer, out_dir)  # a collective step under ZeRO-3
     metrics.update(_train_summary(trainer.state.log_history))
+    metrics.update(_peak_gpu_memory())
     release_trainer(trainer)
     del trainer
     counts = {
@@ -270,12 +285,15 @@ def run_grpo(
         extra={"resumed_from": resumed, "model_source": source, "policy_source": policy_source},
     )
     if not state.is_main_process:
-        # Done: no rank waits at a barrier while the main rank evaluates (that can take longer
-        # than the distributed timeout at the paper's sizes).
+        # Done: no rank waits at a barrier while the main rank merges and evaluates (that can
+        # take longer than the distributed timeout at the paper's sizes).
         logger.info(
-            "rank %d: trained and published; leaving the evaluation to rank 0", state.process_index
+            "rank %d: trained and saved; leaving publishing and evaluation to rank 0",
+            state.process_index,
         )
         return result
+    lora_base = policy_source if cfg.lora.enabled else None
+    finalize_model(staging, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
     # Only the main rank, after the trainer and vLLM are freed: the published snapshot is what
     # sampling will load, so that is what is evaluated.
     final, predictions = _evaluate(str(out_dir), processor, val_rows, data_root, cfg, system_prompt)
