@@ -100,7 +100,7 @@ def _categorise(raw: Path, rate: float) -> dict[str, dict[str, float]]:
         text = ";".join(rest)
         if not rest:
             category = "start/teardown"
-        elif "create_client" in text:
+        elif re.search(r"(^|;)connect \([^;]*server\.py", text):
             category = "mlflow client"
         elif "_find_and_load" in text:
             category = "imports"

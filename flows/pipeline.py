@@ -17,41 +17,61 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.deployments import run_deployment
 from prefect.exceptions import Pause
 from prefect.input import RunInput
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from flows.stage import check_dispatch, dispatch
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import STAGES, StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
+from realign_pipeline.tracking.registry import variant_params
 from tasks.dvc_runner import out_of_date
+from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import STAGE_TASKS, StageOutcome
 
 EVAL_REPORT = "artifacts/eval/report.md"
 
 
-class PipelineRun(BaseModel):
-    """What a user picks in the Prefect UI when starting a run."""
+Preset = Literal["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
+ReviewMode = Literal["params", "auto", "human"]
 
-    preset: Literal["tiny", "paper"] = Field(
-        "tiny", description="Params preset made active (presets/<preset>.yaml -> params.yaml)."
-    )
-    stages: list[StageName] = Field(
-        default_factory=list, description="Stages to run (empty: pipeline.stages from params)."
-    )
-    review_mode: Literal["params", "auto", "human"] = Field(
-        "params", description="Expert review: as in params, auto (no humans), or human (wait)."
-    )
-    force: bool = Field(False, description="Rerun stages even when DVC finds nothing changed.")
+
+def _stage_list(stages: Sequence[str]) -> str:
+    """`ingest, grpo` for a few stages, `ingest..evaluate (9 stages)` for many."""
+    if not stages:
+        return "default stages"
+    if len(stages) <= 3:
+        return ", ".join(stages)
+    return f"{stages[0]}..{stages[-1]} ({len(stages)} stages)"
+
+
+def _run_name() -> str:
+    """Flow run name: what the run does, e.g. `tiny: ingest..evaluate (9 stages), force`."""
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    name = f"{params.get('preset', 'tiny')}: {_stage_list(params.get('stages') or ())}"
+    return name + (", force" if params.get("force") else "")
+
+
+def tag_flow_run(tags: Sequence[str]) -> None:
+    """Add `tags` to the current flow run (kept: the tags it already has)."""
+    from prefect import get_client
+
+    flow_run_id, _ = _flow_run()
+    with get_client(sync_client=True) as client:
+        current = client.read_flow_run(flow_run_id).tags or []
+        client.update_flow_run(flow_run_id, tags=sorted({*current, *tags}))
 
 
 class ReviewDecision(RunInput):
@@ -103,68 +123,100 @@ def _wait_for_review(root: Path, params: Params, timeout_s: int) -> ReviewDecisi
     return decision
 
 
-def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, force: bool) -> dict:
-    """Run one stage as its own deployment (another pool), then pull its outputs."""
-    flow_run = run_deployment(
-        name=deployment,
-        parameters={"stage": stage, "parent_run_id": parent, "force": force},
-        timeout=None,
-    )
-    if not flow_run.state or not flow_run.state.is_completed():
-        raise RuntimeError(f"stage {stage} on {deployment} ended {flow_run.state}")
-    subprocess.run(["dvc", "pull", stage], cwd=root, check=True)
-    return {
-        "stage": stage,
-        "status": f"ran on {deployment}",
-        "duration_s": "",
-        "mlflow_run_id": "",
-        "mlflow": "",
-        "dvc_stage_hash": "",
-    }
-
-
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
-    create_table_artifact(
+    """The stages table and the evaluation report (headline first) as Prefect artifacts."""
+    create_markdown_artifact(
         key="realign-stages",
-        table=[{k: v for k, v in row.items() if k != "metrics"} for row in rows],
+        markdown=stages_markdown(rows, failed),
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
     report = root / EVAL_REPORT
     if report.is_file():
+        evaluate = next((r for r in rows if r.get("stage") == "evaluate"), {})
         create_markdown_artifact(
-            key="realign-eval-report", markdown=report.read_text(), description="Evaluation"
+            key="realign-eval-report",
+            markdown=eval_markdown(evaluate.get("metrics") or {}, report.read_text()),
+            description="Evaluation: mAcc and mAP per benchmark, then the full report",
         )
 
 
-@flow(name="realign-pipeline", log_prints=True)
-def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[dict]:
-    """Run the ReAlign stages through DVC with MLflow tracking; return the stages table."""
-    run = run or PipelineRun()
+# stages whose headline metrics the pipeline's parent run carries too (names unique across them)
+PARENT_METRIC_STAGES = ("grpo", "align", "evaluate")
+
+
+def _open_parent_run(
+    params: Params,
+    commit: str,
+    flow_run_id: str,
+    stages: Sequence[str],
+    force: bool,
+) -> str | None:
+    """The flow's MLflow parent run, named `<preset> <short commit>`, with what defines it."""
+    parent = create_run(
+        params.tracking,
+        f"{params.preset} {commit[:7]}",
+        {
+            "prefect.flow_run_id": flow_run_id,
+            "realign.preset": params.preset,
+            "mlflow.source.git.commit": commit,
+            "realign.stage": "pipeline",
+        },
+    )
+    tracker_for(params.tracking, parent).log_params(
+        {
+            "preset": params.preset,
+            "stages": ",".join(stages),
+            "review.mode": params.review.mode,
+            "force": force,
+            **variant_params(params.align.model_dump(mode="json")),
+        }
+    )
+    return parent
+
+
+@flow(name="realign-pipeline", flow_run_name=_run_name, log_prints=True)
+def realign_pipeline(
+    preset: Preset = "tiny",
+    stages: tuple[StageName, ...] = (),
+    review_mode: ReviewMode = "params",
+    force: bool = False,
+    repo: str = ".",
+) -> list[dict]:
+    """Run the ReAlign stages through DVC with MLflow tracking; return the stages table.
+
+    Args:
+        preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes),
+            presets/paper.yaml (the paper's models, GPUs), or one of the paper's two protocols
+            (paper-aigcdetect, paper-holmes) is copied to params.yaml.
+        stages: Stages to run, in DAG order whatever the order picked here; empty runs
+            pipeline.stages from the preset.
+        review_mode: Expert review of the reasoning texts: as set in params (review.mode), auto
+            (drop misjudged or malformed answers, no humans), or human (the run waits after
+            review_export for the experts' export).
+        force: Recompute the stages even when DVC finds their inputs unchanged.
+        repo: Checkout of this repository the flow works in (relative to the worker's
+            working directory, which the deployments set to REALIGN_REPO).
+    """
     logger = get_run_logger()
     root = Path(repo).resolve()
     flow_run_id, _ = _flow_run()
     with workspace_lock(root, holder=f"prefect flow run {flow_run_id}"):
-        if apply_preset(root, run.preset):
-            logger.info("params.yaml switched to preset %s", run.preset)
-        if run.review_mode != "params" and set_param(root, "review.mode", run.review_mode):
-            logger.info("review.mode set to %s for this run", run.review_mode)
+        if apply_preset(root, preset):
+            logger.info("params.yaml switched to preset %s", preset)
+        if review_mode != "params" and set_param(root, "review.mode", review_mode):
+            logger.info("review.mode set to %s for this run", review_mode)
         params = load_params(root / "params.yaml")
-        wanted = set(run.stages or params.pipeline.stages)
-        stages = [s for s in STAGES if s in wanted]
-        parent = create_run(
-            params.tracking,
-            "realign-pipeline",
-            {
-                "prefect.flow_run_id": flow_run_id,
-                "realign.preset": params.preset,
-                "mlflow.source.git.commit": git_commit(root),
-                "realign.stage": "pipeline",
-            },
-        )
+        wanted = set(stages or params.pipeline.stages)
+        stages = tuple(s for s in STAGES if s in wanted)
+        check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
+        commit = git_commit(root)
+        tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
+        parent = _open_parent_run(params, commit, flow_run_id, stages, force)
+        parent_tracker = tracker_for(params.tracking, parent)
         rows: list[dict] = []
         current = None
         # one `dvc status` up front; it holds until something in this run changes the workspace
-        stale = None if run.force else out_of_date(root)
+        stale = None if force else out_of_date(root)
         try:
             for current in stages:
                 if current == "review_import" and params.review.mode == "human":
@@ -172,24 +224,26 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
                     stale = None
                 deployment = params.pipeline.stage_deployments.get(current)
                 if deployment:
-                    rows.append(_run_remote(current, deployment, root, parent, run.force))
+                    rows.append(dispatch(current, deployment, root, parent, force))
                     stale = None
                     continue
                 outcome: StageOutcome = STAGE_TASKS[current](
                     current,
                     str(root),
                     parent_run_id=parent,
-                    force=run.force,
+                    force=force,
                     up_to_date=stale is not None and current not in stale,
                 )
                 rows.append(outcome.to_row())
+                if current in PARENT_METRIC_STAGES:
+                    parent_tracker.log_metrics(outcome.metrics)
                 if outcome.status != "skipped":
                     stale = None
         except Pause:
             # suspended for the experts: this execution ends here; resuming re-runs the flow,
             # which skips the finished stages and opens a new parent run
             rows.append({"stage": current or "", "status": "waiting for review"})
-            tracker_for(params.tracking, parent).set_tags({"realign.status": "suspended"})
+            parent_tracker.set_tags({"realign.status": "suspended"})
             end_run(params.tracking, parent, "KILLED")
             _publish(rows, root, None)
             raise

@@ -9,6 +9,7 @@ are retried, with backoff.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from tasks.dvc_runner import (
     stage_lock_hash,
     stage_metrics,
 )
+from tasks.report import progress_text
 
 PROGRESS_STAGES = {"grpo", "sample", "caption", "align", "evaluate"}
 
@@ -126,12 +128,19 @@ def run_stage(
     on_progress = None
     if stage in PROGRESS_STAGES and not known_skip:
         artifact_id = create_progress_artifact(
-            progress=0.0, key=f"progress-{stage.replace('_', '-')}", description=f"{stage} progress"
+            progress=0.0,
+            key=f"progress-{stage.replace('_', '-')}",
+            description=f"{stage}: starting",
         )
+        started = time.monotonic()
 
         def on_progress(done: int, total: int) -> None:
             if total > 0:
-                update_progress_artifact(artifact_id, progress=100.0 * done / total)
+                update_progress_artifact(
+                    artifact_id,
+                    progress=100.0 * done / total,
+                    description=progress_text(stage, done, total, time.monotonic() - started),
+                )
 
     try:
         if known_skip:
@@ -154,7 +163,7 @@ def run_stage(
     if metrics:
         create_table_artifact(
             key=f"metrics-{stage.replace('_', '-')}",
-            table=[{"metric": k, "value": round(v, 6)} for k, v in sorted(metrics.items())],
+            table=[{"metric": k, "value": round(v, 6)} for k, v in metrics.items()],
             description=f"{stage}: metrics ({status})",
         )
     logger.info("stage %s %s in %.1fs", stage, status, result.duration_s)

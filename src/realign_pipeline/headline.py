@@ -53,10 +53,11 @@ def _pick(source: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
 
 
 def ingest_headline(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Images accepted, rejected and leaked; train and val split sizes."""
+    """Images accepted, rejected and leaked, benchmark files with a byte-identical copy in the same
+    benchmark (kept, as the reference counts them); train and val split sizes."""
     splits = summary.get("splits", {})
     return {
-        **_pick(summary, ("accepted", "rejected", "leakage")),
+        **_pick(summary, ("accepted", "rejected", "leakage", "benchmark_duplicates")),
         **{split: splits[split] for split in ("train", "val") if split in splits},
     }
 

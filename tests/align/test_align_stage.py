@@ -82,16 +82,16 @@ def test_resume_ends_with_same_weights_as_uninterrupted_run(align_inputs, tiny_a
         {"text_variant": "label_caption"},
         {"text_variant": "caption_only"},
         {"text_variant": "label_only"},
-        {"strategy": "sequential", "epochs": 2, "sequential_contrastive_epochs": 1},
+        {"strategy": "sequential", "num_train_epochs": 2, "sequential_contrastive_epochs": 1},
         {"strategy": "bce_only", "finetune": "frozen"},
         {"strategy": "bce_only", "finetune": "lora"},
         {"finetune": "lora"},  # the paper's setting (the tiny preset trains the full tower)
-        {"bf16": True, "grad_checkpointing": True},  # the GPU switches also run on CPU
+        {"bf16": True, "gradient_checkpointing": True},  # the GPU switches also run on CPU
     ],
     ids=lambda u: "-".join(str(v) for v in u.values()),
 )
 def test_each_variant_trains_and_exports(align_inputs, tiny_align_cfg, tmp_path, update):
-    cfg = tiny_align_cfg.model_copy(update={"epochs": 1, **update})
+    cfg = tiny_align_cfg.model_copy(update={"num_train_epochs": 1, **update})
     result = _run(align_inputs, cfg, tmp_path)
     assert result.extra["complete"]
     loss = pd.read_csv(tmp_path / "report" / "loss.csv")
@@ -105,7 +105,7 @@ def test_each_variant_trains_and_exports(align_inputs, tiny_align_cfg, tmp_path,
 def test_undecodable_image_is_recorded_and_skipped(align_inputs, tiny_align_cfg, tmp_path):
     pairs = pd.read_parquet(align_inputs["pairs"])
     (align_inputs["data_root"] / pairs.loc[0, "path"]).write_bytes(b"broken")
-    cfg = tiny_align_cfg.model_copy(update={"epochs": 1})
+    cfg = tiny_align_cfg.model_copy(update={"num_train_epochs": 1})
     result = _run(align_inputs, cfg, tmp_path)
     assert result.counts["rejected"] == 1 and result.counts["images"] == 7
     rejected = pd.read_parquet(tmp_path / "report" / "rejected.parquet")

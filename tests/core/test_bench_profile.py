@@ -25,7 +25,7 @@ def test_categorise_splits_stage_main_threads(tmp_path: Path) -> None:
     export = f'{flow};process 5:"python -m realign_pipeline.cli review export --samples s"'
     lines = [
         f"{align};<module> (a.py:1);_find_and_load (<frozen>:1);<module> (torch:1) 40",
-        f"{align};run (cli.py:1);create_client (tracking.py:3);_find_and_load (<frozen>:1) 20",
+        f"{align};run (cli.py:1);connect (tracking/server.py:3);_find_and_load (<frozen>:1) 20",
         f"{align};run (cli.py:1);fit (train.py:9) 80",
         f"{align} 10",  # no Python frame: interpreter start-up or teardown
         f"{align};Thread._bootstrap (threading.py:1);poll (x.py:2) 400",  # not the main thread

@@ -36,14 +36,17 @@ def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatc
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = _cfg(tmp_path)
     parent = create_run(cfg, "pipeline", {"kind": "flow"})
-    params = {"align": {"lr": 1e-4, "api_token": "s3cret"}, "seed": 0}
+    params = {"align": {"learning_rate": 1e-4, "api_token": "s3cret"}, "seed": 0}
     with start_stage_run(cfg, "align", "tiny", params, parent_run_id=parent) as tracker:
         tracker.log_metrics({"loss": 0.5, "nan": float("nan")}, step=3)
         run_id = tracker.run_id
     end_run(cfg, parent)
     client = MlflowClient(cfg.uri)
     run = client.get_run(run_id)
-    assert run.data.params == {"align.lr": "0.0001", "seed": "0"}  # the token never lands
+    assert run.data.params == {
+        "align.learning_rate": "0.0001",
+        "seed": "0",
+    }  # the token never lands
     assert run.data.metrics == {"loss": 0.5}
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["realign.stage"] == "align"
@@ -126,3 +129,52 @@ def test_activated_block_does_not_leak_its_uri(tmp_path: Path, monkeypatch) -> N
         with tracker.activated():
             mlflow.log_metric("x", 1.0)
     assert "MLFLOW_TRACKING_URI" not in os.environ
+
+
+def test_activated_block_restores_an_outer_uri(tmp_path: Path, monkeypatch) -> None:
+    import os
+
+    import mlflow
+
+    outer = f"sqlite:///{tmp_path / 'outer.db'}"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = _cfg(tmp_path)
+    with start_stage_run(cfg, "align", "tiny") as tracker:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", outer)  # e.g. set by the user's shell
+        with tracker.activated():
+            assert mlflow.get_tracking_uri() == cfg.uri
+    assert os.environ["MLFLOW_TRACKING_URI"] == outer == mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(None)  # leave the process as other tests expect it
+
+
+def test_one_health_probe_and_one_client_per_uri(monkeypatch) -> None:
+    """Every helper of one process shares the connection: the server sees one /health."""
+    import http.server
+    import threading
+
+    from realign_pipeline.tracking import connect
+
+    seen: list[str] = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's handler name
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args) -> None:  # noqa: ANN002 - keep test output quiet
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        uri = f"http://127.0.0.1:{server.server_address[1]}"
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        cfg = _cfg(Path("unused"))
+        first, second = connect(cfg), connect(cfg)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first is second and first.uri == uri
+    assert seen == ["/health"]

@@ -159,7 +159,7 @@ def test_predictions_stream_in_bounded_batches_with_progress(
     root, _, frame = benchmark_data
     conditions = create_perturbations(eval_cfg.perturbations)
     preprocess = create_preprocess(
-        "resize_center_crop", image_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+        "aigcdetect", image_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
     )
     seen: list[int] = []
     batches: list[int] = []

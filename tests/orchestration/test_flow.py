@@ -21,9 +21,9 @@ def _client(ws: Path):
 
 
 def test_flow_runs_stages_in_order_then_skips_unchanged(toy_workspace, prefect_harness) -> None:
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
 
-    rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    rows = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert [r["stage"] for r in rows] == STAGES
     assert {r["status"] for r in rows} == {"ran"}
     assert all(r["dvc_stage_hash"] for r in rows)
@@ -34,29 +34,38 @@ def test_flow_runs_stages_in_order_then_skips_unchanged(toy_workspace, prefect_h
     parents = [r for r in runs if r.data.tags.get("realign.stage") == "pipeline"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     parent_id = parents[0].info.run_id
+    # the parent: named `<preset> <short commit>`, with the params that define the run and the
+    # headline metrics of align under the metrics file's names
+    commit = parents[0].data.tags["mlflow.source.git.commit"]
+    assert parents[0].info.run_name == f"tiny {commit[:7]}"
+    assert parents[0].data.params["stages"] == ",".join(STAGES)
+    assert parents[0].data.params["preset"] == "tiny"
+    assert parents[0].data.params["align.text_variant"]
+    assert parents[0].data.metrics == {"value": len("align")}
     nested = {r.data.tags["realign.stage"]: r for r in runs if r.info.run_id != parent_id}
     assert set(nested) == set(STAGES)
     for stage, run in nested.items():
         assert run.data.tags["mlflow.parentRunId"] == parent_id
         assert run.data.tags["prefect.flow_run_id"] == parents[0].data.tags["prefect.flow_run_id"]
         assert run.data.tags["dvc.stage_hash"]
+        assert run.info.run_name == f"{stage} ({parents[0].info.run_name})"
         # the stage subprocess received its own run id explicitly
         assert (toy_workspace / "artifacts" / stage / "run_id.txt").read_text() == run.info.run_id
 
-    again = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    again = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert {r["status"] for r in again} == {"skipped"}
 
-    forced = realign_pipeline(PipelineRun(stages=["ingest"], force=True), repo=str(toy_workspace))
+    forced = realign_pipeline(stages=("ingest",), force=True, repo=str(toy_workspace))
     assert forced[0]["status"] == "ran"
 
 
 def test_failed_stage_fails_flow_and_keeps_previous_outputs(tmp_path, prefect_harness, monkeypatch):
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     ws = make_toy_workspace(tmp_path / "ws", failing="align")
     with pytest.raises(Exception, match="stage 'align' failed"):
-        realign_pipeline(PipelineRun(stages=STAGES), repo=str(ws))
+        realign_pipeline(stages=STAGES, repo=str(ws))
     # the stages before it completed and their outputs are intact; DVC did not record align
     assert (ws / "artifacts" / "review_import" / "run_id.txt").is_file()
     lock = yaml.safe_load((ws / "dvc.lock").read_text())["stages"]
@@ -67,12 +76,12 @@ def test_failed_stage_fails_flow_and_keeps_previous_outputs(tmp_path, prefect_ha
 
 
 def test_second_concurrent_run_is_refused(toy_workspace, prefect_harness) -> None:
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
     from flows.workspace import WorkspaceBusyError, workspace_lock
 
     with workspace_lock(toy_workspace, holder="another run"):
         with pytest.raises(WorkspaceBusyError, match="in use by another pipeline run"):
-            realign_pipeline(PipelineRun(stages=["ingest"]), repo=str(toy_workspace))
+            realign_pipeline(stages=("ingest",), repo=str(toy_workspace))
     assert not (toy_workspace / "artifacts" / "ingest").exists()
 
 
@@ -85,14 +94,14 @@ def test_human_review_pauses_until_resumed_with_input(toy_workspace, prefect_har
     )
     from prefect.flow_runs import resume_flow_run
 
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
 
     result: dict = {}
 
     def run_flow() -> None:
         try:
             result["rows"] = realign_pipeline(
-                PipelineRun(stages=STAGES, review_mode="human"), repo=str(toy_workspace)
+                stages=STAGES, review_mode="human", repo=str(toy_workspace)
             )
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
             result["error"] = exc
@@ -125,9 +134,9 @@ def test_unchanged_stages_skip_dvc_until_something_runs(
     toy_workspace, prefect_harness, monkeypatch
 ) -> None:
     import tasks.stages
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
 
-    realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     calls: list[str] = []
     real = tasks.stages.run_dvc_stage
 
@@ -137,14 +146,73 @@ def test_unchanged_stages_skip_dvc_until_something_runs(
 
     monkeypatch.setattr(tasks.stages, "run_dvc_stage", recording)
     # nothing changed: one `dvc status` answers for every stage, no `dvc repro` is started
-    rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    rows = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert calls == [] and {r["status"] for r in rows} == {"skipped"}
     assert all(r["dvc_stage_hash"] and r["mlflow_run_id"] for r in rows)
     # a changed output in the middle: the stages before it skip without DVC, the rest go through
     # `dvc repro` (the status read up front says nothing about what a rerun changes downstream)
     (toy_workspace / "artifacts" / "review_export" / "run_id.txt").write_text("edited")
-    rows = realign_pipeline(PipelineRun(stages=STAGES), repo=str(toy_workspace))
+    rows = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert calls == ["review_export", "review_import", "align"]
     # DVC restores review_export's recorded output from its run cache, so the rest is unchanged
     assert [r["status"] for r in rows] == ["skipped", "restored", "skipped", "skipped"]
     assert (toy_workspace / "artifacts" / "review_export" / "run_id.txt").read_text() != "edited"
+
+
+def test_run_form_shows_each_parameter_with_its_description() -> None:
+    """The deployment's form: flat typed fields, described, nothing hidden behind a model."""
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.pipeline import realign_pipeline
+    from flows.stage import realign_stage
+
+    schema = parameter_schema(realign_pipeline).model_dump()
+    fields = schema["properties"]
+    assert list(fields) == ["preset", "stages", "review_mode", "force", "repo"]
+    assert all(field.get("description") for field in fields.values()), fields
+    assert fields["preset"]["enum"] == ["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
+    assert fields["preset"]["default"] == "tiny"
+    # the UI renders descriptions as markdown: no <placeholder> that it would swallow
+    assert "presets/tiny.yaml" in fields["preset"]["description"]
+    assert not any("<" in field["description"] for field in fields.values())
+    assert fields["stages"]["type"] == "array" and "align" in fields["stages"]["items"]["enum"]
+    assert fields["review_mode"]["enum"] == ["params", "auto", "human"]
+    assert fields["force"] == {**fields["force"], "type": "boolean", "default": False}
+    assert schema["required"] == []
+    stage_fields = parameter_schema(realign_stage).model_dump()["properties"]
+    assert all(field.get("description") for field in stage_fields.values()), stage_fields
+
+
+def test_run_name_says_what_the_run_does() -> None:
+    from flows.pipeline import _stage_list
+
+    # (stages picked, expected part of the name)
+    assert _stage_list(()) == "default stages"
+    assert _stage_list(("ingest", "align")) == "ingest, align"
+    assert _stage_list(("ingest", "grpo", "sample", "align")) == "ingest..align (4 stages)"
+
+
+def test_flow_run_is_named_and_tagged(toy_workspace, prefect_harness) -> None:
+    from prefect import get_client
+
+    from flows.pipeline import realign_pipeline
+
+    state = realign_pipeline(
+        stages=("ingest",), force=True, repo=str(toy_workspace), return_state=True
+    )
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == "tiny: ingest, force"
+    commit = [t for t in run.tags if t.startswith("commit:")]
+    assert {"preset:tiny", "force:true"} <= set(run.tags) and len(commit) == 1
+    # the stages artifact: a markdown table, one row per stage, with its headline numbers
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["realign-stages"]))
+        )
+    latest = max(artifacts, key=lambda a: a.created)
+    assert latest.type == "markdown"
+    assert "| stage | status | duration (s) | headline metrics | MLflow |" in latest.data
+    assert "| ingest | ran |" in latest.data

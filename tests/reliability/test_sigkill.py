@@ -206,7 +206,7 @@ def test_evaluate_killed_between_swap_renames_keeps_nothing_half_written(
 def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny offline Qwen2.5-VL of the tiny preset, saved like a hub snapshot."""
     from realign_pipeline.config import load_params
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
     from tests.reliability.conftest import PARAMS
 
     cfg = load_params(PARAMS).tiny_models

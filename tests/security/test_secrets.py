@@ -61,11 +61,11 @@ def stub_server():  # noqa: ANN201
 
 
 def test_health_check_moves_uri_credentials_into_a_header(stub_server, caplog) -> None:
-    from realign_pipeline.tracking import _check_reachable
+    from realign_pipeline.tracking.server import check_reachable
 
     port, seen = stub_server
     with caplog.at_level(logging.DEBUG):
-        _check_reachable(f"http://alice:{URI_PASSWORD}@127.0.0.1:{port}/", timeout_s=5)
+        check_reachable(f"http://alice:{URI_PASSWORD}@127.0.0.1:{port}/", timeout_s=5)
     expected = base64.b64encode(f"alice:{URI_PASSWORD}".encode()).decode()
     assert seen == [("/health", f"Basic {expected}")]
     assert URI_PASSWORD not in caplog.text
@@ -88,7 +88,7 @@ def test_a_tracked_stage_writes_no_secret_anywhere(tmp_path) -> None:
     args = [
         "ingest", "--params", str(PARAMS), "--debug",
         "-s", "tracking.enabled=true", "-s", "tracking.fallback_to_local=true",
-        "-s", "tracking.connect_timeout_s=2", "-s", "ingest.workers=1",
+        "-s", "tracking.connect_timeout_s=2", "-s", "ingest.num_workers=1",
         "-s", "ingest.benchmarks=[]",
         "-s", "ingest.train_sources=[{name: t, layout: aigcdetect, path: train}]",
     ]  # fmt: skip
@@ -112,10 +112,10 @@ def test_a_tracked_stage_writes_no_secret_anywhere(tmp_path) -> None:
 
 def _credential_findings(node: object, where: str) -> list[str]:
     """Keys that look like secrets, and strings that are URIs with user:password@."""
-    from realign_pipeline.tracking import _SECRET_KEY
+    from realign_pipeline.tracking.redaction import SECRET_KEY
 
     if isinstance(node, dict):
-        found = [f"{where}.{k}: secret-like key" for k in node if _SECRET_KEY.search(str(k))]
+        found = [f"{where}.{k}: secret-like key" for k in node if SECRET_KEY.search(str(k))]
         return found + [f for k, v in node.items() for f in _credential_findings(v, f"{where}.{k}")]
     if isinstance(node, list):
         return [f for v in node for f in _credential_findings(v, where)]
@@ -161,7 +161,7 @@ def test_dvc_remote_credentials_stay_out_of_the_repository() -> None:
     import configparser
     import subprocess
 
-    from realign_pipeline.tracking import _SECRET_KEY
+    from realign_pipeline.tracking.redaction import SECRET_KEY
 
     config = configparser.ConfigParser()
     config.read(REPO_ROOT / ".dvc" / "config", encoding="utf-8")
@@ -169,7 +169,7 @@ def test_dvc_remote_credentials_stay_out_of_the_repository() -> None:
     assert config.sections()  # the file was parsed
     for section in config.sections():
         for option, value in config.items(section):
-            assert not _SECRET_KEY.search(option) and option not in secret_options, (
+            assert not SECRET_KEY.search(option) and option not in secret_options, (
                 section,
                 option,
             )

@@ -3,7 +3,8 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale,
+        images_per_s),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -57,7 +58,7 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "images_per_s")
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale", "images_per_s")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 
@@ -111,7 +112,7 @@ def _val_images(val_manifest: Path | None, data_root: Path) -> ImageSet | None:
     return group_pairs(df, data_root, None)
 
 
-_NOT_IN_FINGERPRINT = {"num_workers", "log_every_steps", "image_cache_mb"}  # never change results
+_NOT_IN_FINGERPRINT = {"num_workers", "logging_steps", "image_cache_mb"}  # never change results
 
 
 def _fingerprint(cfg: AlignConfig, seed: int, model_key: str, train: ImageSet, val: Any) -> str:
@@ -230,7 +231,7 @@ def run_align(
     start_time = time.perf_counter()
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
-    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)
+    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)
     provenance = {
         "pretrained": cfg.pretrained,
         "model_key": bundle.model_key,
@@ -246,7 +247,9 @@ def run_align(
     torch.manual_seed(seed)
     model = ReAlignModel(bundle.model, spec, cfg).to(device)
     steps_per_epoch = math.ceil(len(train.image_ids) / cfg.batch_size)
-    optimizer, scheduler, ordered = create_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    optimizer, scheduler, ordered = create_optimizer(
+        model, cfg, cfg.num_train_epochs * steps_per_epoch
+    )
     fingerprint = _fingerprint(cfg, seed, bundle.model_key, train, val)
     progress = TrainProgress()
     state = read_checkpoint_state(ckpt_dir, fingerprint) if resume else None
@@ -278,7 +281,7 @@ def run_align(
         "train_time_s": time.perf_counter() - start_time,
     }
     outputs = {"report_dir": str(report_dir), "checkpoint": str(ckpt_dir)}
-    complete = progress.epoch >= cfg.epochs
+    complete = progress.epoch >= cfg.num_train_epochs
     if complete:
         outputs["detector"] = str(_export(model, out_dir, tracker))
         if metrics_path is not None:

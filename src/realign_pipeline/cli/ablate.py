@@ -90,7 +90,7 @@ def _run_one(
     variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str]
 ) -> tuple[bool, str | None]:
     """Run one experiment under its own tagged MLflow run: (dvc succeeded, run id)."""
-    from realign_pipeline.tracking import create_run, resolve_uri
+    from realign_pipeline.tracking import create_run, resolve_uri, tracker_for
 
     tags = {
         "ablation": variant.tag,
@@ -98,7 +98,12 @@ def _run_one(
         "realign.preset": params.preset,
         "dvc.exp_name": name,
     }
-    run_id = create_run(params.tracking, f"ablate {variant.tag}", tags)
+    run_id = create_run(params.tracking, variant.tag, tags)
+    # the params that define the variant (`align.text_variant`, ...), named as the stage runs
+    # log them, so the compare view lines variants up
+    tracker_for(params.tracking, run_id).log_params(
+        {**dict(variant.overrides), "ablation.definition": variant.definition}
+    )
     env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -94,12 +95,20 @@ def register(app: typer.Typer) -> None:
         from realign_pipeline.cli.ablate import run_ablation
         from realign_pipeline.evaluate.ablate import (
             build_comparison,
+            comparison_header,
             plan_ablation,
             render_comparison,
+            shows_paper_numbers,
             write_comparison,
         )
 
         variants = plan_ablation(table, cfg.ablate)
+        if not shows_paper_numbers(cfg.preset, cfg.evaluate.benchmarks):
+            logging.getLogger(__name__).warning(
+                "preset %s is not the paper's ablation protocol (presets/paper-holmes.yaml on "
+                "ultrasynth): the comparison shows our numbers only",
+                cfg.preset,
+            )
         # DVC keys params by their path relative to the repository root (params.yaml)
         params_file = Path(os.path.relpath(params.resolve(), repo.resolve())).as_posix()
         outcome = run_ablation(
@@ -114,9 +123,11 @@ def register(app: typer.Typer) -> None:
             outcome.metrics,
             benchmarks=cfg.evaluate.benchmarks,
             condition=cfg.ablate.perturbation,
+            preset=cfg.preset,
         )
-        csv_path, md_path = write_comparison(comparison, out, table)
-        typer.echo(render_comparison(comparison), err=True)
+        header = comparison_header(cfg.preset, cfg.evaluate.benchmarks, cfg.ablate.perturbation)
+        csv_path, md_path = write_comparison(comparison, out, table, header)
+        typer.echo(render_comparison(comparison, header), err=True)
         finish(
             {
                 "stage": "ablate",

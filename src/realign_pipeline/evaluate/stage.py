@@ -73,7 +73,7 @@ FAILURE_SCHEMA = pa.schema(
         ("reason", pa.string()),
     ]
 )
-_SORT = ["generator", "category", "label", "image_id"]
+_SORT = ["generator", "category", "label", "image_id", "path"]
 
 
 def _read_benchmarks(manifests: Path, names: list[str]) -> dict[str, pd.DataFrame]:

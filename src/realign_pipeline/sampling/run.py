@@ -89,6 +89,8 @@ def _settings(cfg: SampleConfig | CaptionConfig, system_prompt: str | None) -> G
         dtype=cfg.dtype,
         device=cfg.device,
         cpu_threads=cfg.cpu_threads,
+        min_pixels=cfg.min_pixels,
+        max_pixels=cfg.max_pixels,
     )
 
 
@@ -125,6 +127,7 @@ def _fingerprint(
         "batch_size": cfg.batch_size,
         "dtype": settings.dtype,
         "cpu_threads": settings.cpu_threads,
+        **settings.pixel_bounds(),
     }
 
 

@@ -1,0 +1,158 @@
+"""Run lifecycle: open, resume, nest, tag and close MLflow runs by id.
+
+The CLI opens a stage's run with `start_stage_run`; a Prefect task that already created the run
+passes its id to the stage subprocess in `REALIGN_RUN_ID` (or a parent id in
+`REALIGN_PARENT_RUN_ID`, under which a nested run is created). Flows and the ablation runner
+create runs that outlive one call with `create_run` and close them with `end_run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.config.tracking import TrackingConfig
+from realign_pipeline.tracking.provenance import git_commit
+from realign_pipeline.tracking.redaction import redact_uri
+from realign_pipeline.tracking.server import Connection, connect
+from realign_pipeline.tracking.tracker import NullTracker, Tracker
+
+logger = logging.getLogger(__name__)
+
+ENV_RUN_ID = "REALIGN_RUN_ID"
+ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
+ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
+
+
+def get_experiment_id(conn: Connection, cfg: TrackingConfig) -> str:
+    """Id of `cfg.experiment`, created (with `cfg.artifact_root` for local stores) if missing."""
+    client = conn.client
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None if conn.is_remote else Path(cfg.artifact_root).resolve().as_uri()
+    try:
+        return client.create_experiment(cfg.experiment, artifact_location=location)
+    except Exception:  # noqa: BLE001 - a concurrent creator won the race; read it back
+        experiment = client.get_experiment_by_name(cfg.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def base_tags(stage: str, preset: str) -> dict[str, str]:
+    """Tags every run carries: stage, preset, git commit, and the Prefect flow run when present."""
+    tags = {
+        "realign.stage": stage,
+        "realign.preset": preset,
+        "mlflow.source.git.commit": git_commit(),
+    }
+    if os.environ.get(ENV_FLOW_RUN_ID):
+        tags["prefect.flow_run_id"] = os.environ[ENV_FLOW_RUN_ID]
+    return tags
+
+
+def _create(
+    conn: Connection,
+    cfg: TrackingConfig,
+    name: str,
+    tags: Mapping[str, str],
+    parent_run_id: str | None,
+) -> str:
+    tags = dict(tags)
+    if parent_run_id:
+        tags["mlflow.parentRunId"] = parent_run_id
+        # `align (text/full)`, `evaluate (tiny 1a2b3c4)`: tellable apart in a flat runs list
+        parent_name = conn.client.get_run(parent_run_id).info.run_name
+        name = f"{name} ({parent_name})" if parent_name else name
+    run = conn.client.create_run(get_experiment_id(conn, cfg), tags=tags, run_name=name)
+    return run.info.run_id
+
+
+@contextmanager
+def start_stage_run(
+    cfg: TrackingConfig,
+    stage: str,
+    preset: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    extra_tags: Mapping[str, str] | None = None,
+) -> Iterator[Tracker]:
+    """Open (or resume) the MLflow run of one stage and close it with its final status.
+
+    `run_id` resumes an existing run (default: `$REALIGN_RUN_ID`); otherwise a new run is created,
+    nested under `parent_run_id` (default: `$REALIGN_PARENT_RUN_ID`) when given.
+    """
+    if not cfg.enabled:
+        yield NullTracker()
+        return
+    conn = connect(cfg)
+    run_id = run_id or os.environ.get(ENV_RUN_ID) or None
+    parent_run_id = parent_run_id or os.environ.get(ENV_PARENT_RUN_ID) or None
+    tags = {**base_tags(stage, preset), **(extra_tags or {})}
+    owns_run = run_id is None
+    if run_id is None:
+        run_id = _create(conn, cfg, stage, tags, parent_run_id)
+    tracker = Tracker(conn.client, run_id, conn.uri, fallback=cfg.fallback_to_local)
+    if not owns_run:
+        tracker.set_tags(tags)
+    if params:
+        tracker.log_params(params)
+    logger.info("MLflow run %s (%s) at %s", run_id, stage, redact_uri(conn.uri))
+    try:
+        yield tracker
+    except BaseException:
+        if owns_run:
+            tracker.terminate("FAILED", quiet=True)  # never hide the stage's own error
+        raise
+    if owns_run:
+        tracker.terminate("FINISHED")
+
+
+def create_run(
+    cfg: TrackingConfig,
+    name: str,
+    tags: Mapping[str, str],
+    *,
+    parent_run_id: str | None = None,
+) -> str | None:
+    """Create a run that outlives this call (a flow's parent run, or a stage's nested run).
+
+    Returns its id, or None when tracking is off. Close it with `end_run`.
+    """
+    if not cfg.enabled:
+        return None
+    conn = connect(cfg)
+    return _create(conn, cfg, name, tags, parent_run_id)
+
+
+def end_run(cfg: TrackingConfig, run_id: str | None, status: str = "FINISHED") -> None:
+    """Mark a run created by `create_run` as FINISHED, FAILED or KILLED."""
+    if cfg.enabled and run_id:
+        connect(cfg).client.set_terminated(run_id, status=status)
+
+
+def tracker_for(cfg: TrackingConfig, run_id: str | None) -> Tracker:
+    """A `Tracker` bound to an existing run (a `NullTracker` when tracking is off)."""
+    if not cfg.enabled or not run_id:
+        return NullTracker()
+    conn = connect(cfg)
+    return Tracker(conn.client, run_id, conn.uri)
+
+
+def run_url(cfg: TrackingConfig, run_id: str | None) -> str:
+    """Link to a run in the MLflow UI for a server URI; for a local store, the `mlflow ui` hint."""
+    if not run_id:
+        return ""
+    conn = connect(cfg)
+    if conn.is_remote:
+        exp = conn.client.get_run(run_id).info.experiment_id
+        return f"{redact_uri(conn.uri).rstrip('/')}/#/experiments/{exp}/runs/{run_id}"
+    uri = conn.uri
+    return f"run {run_id} (local store {uri}; view with `mlflow ui --backend-store-uri {uri}`)"

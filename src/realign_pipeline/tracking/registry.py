@@ -1,0 +1,192 @@
+"""The MLflow Model Registry: every trained detector is a version of one registered model.
+
+`align` registers each detector it logs as a new version of `realign-detector`, with its lineage
+(git commit, detector file hash, the MLflow run that produced its training pairs, and, set by the
+Prefect task afterwards, the DVC stage hash) and a summary of the params that define it.
+`evaluate` finds the version it scored by the detector's file hash, links it from its run, puts
+its headline metrics on it, and moves the `champion` alias by the rule in `CHAMPION_RULE`.
+
+Serve the champion with `mlflow models serve -m models:/realign-detector@champion --env-manager
+local` (MLFLOW_TRACKING_URI pointing at the same store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.tracking.server import tracking_errors
+from realign_pipeline.tracking.tracker import Tracker
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAME = "realign-detector"
+CHAMPION = "champion"
+CHAMPION_RULE = (
+    "champion = the version with the highest mAcc on clean images of the primary benchmark "
+    "(the first of evaluate.benchmarks); a tie keeps the current champion"
+)
+# align params that tell one detector from another (what the paper's ablations vary)
+VARIANT_PARAMS = (
+    "model_name",
+    "text_variant",
+    "strategy",
+    "finetune",
+    "lora_rank",
+    "bce_weight",
+    "epochs",
+    "lr",
+)
+FINGERPRINT_TAG = "detector.sha256"
+
+
+def variant_params(align: Mapping[str, Any]) -> dict[str, str]:
+    """The variant-defining align params as `align.<key>` -> value (the names runs log)."""
+    return {f"align.{k}": str(align[k]) for k in VARIANT_PARAMS if k in align}
+
+
+def detector_fingerprint(detector_dir: Path) -> str:
+    """SHA-256 over the detector folder's files (names and bytes, sorted): its identity."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(detector_dir).rglob("*") if p.is_file()):
+        digest.update(path.relative_to(detector_dir).as_posix().encode() + b"\0")
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _data_run_id(tracker: Tracker) -> str:
+    """The run of the `review_import` stage that wrote the training pairs ('' when unknown):
+    the one under the same parent run, else the latest one of the experiment."""
+    run = tracker.client.get_run(tracker.run_id)
+    parent = run.data.tags.get("mlflow.parentRunId")
+    query = "tags.`realign.stage` = 'review_import'"
+    for filter_string in (
+        [f"{query} and tags.mlflow.parentRunId = '{parent}'"] if parent else []
+    ) + [query]:
+        found = tracker.client.search_runs(
+            [run.info.experiment_id], filter_string, order_by=["start_time DESC"], max_results=1
+        )
+        if found:
+            return found[0].info.run_id
+    return ""
+
+
+def register_detector(
+    tracker: Tracker,
+    model_uri: str,
+    detector_dir: Path,
+    align: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    lineage: Mapping[str, str],
+) -> str | None:
+    """Register `model_uri` as a new version of `MODEL_NAME`; its version number, or None.
+
+    Args:
+        align: the align params section (summarised into the version's description and tags).
+        metrics: the stage's headline metrics (e.g. val_acc), put on the version as tags.
+        lineage: provenance tags (git commit, preset).
+    """
+    if not tracker.enabled or tracker.lost:
+        return None
+    params = variant_params(align)
+    try:
+        client = tracker.client
+        if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
+            client.create_registered_model(
+                MODEL_NAME, description=f"ReAlign AIGI detectors. Alias rule: {CHAMPION_RULE}."
+            )
+        tags = {
+            **lineage,
+            **params,
+            **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+            FINGERPRINT_TAG: detector_fingerprint(detector_dir),
+            "data_run_id": _data_run_id(tracker),
+        }
+        version = client.create_model_version(
+            MODEL_NAME,
+            source=model_uri,
+            run_id=tracker.run_id,
+            tags=tags,
+            description=", ".join(f"{k}={v}" for k, v in params.items()),
+        )
+    except tracking_errors() as exc:
+        tracker._failed(exc)
+        return None
+    tracker.set_tags({"realign.model_version": version.version})
+    logger.info("registered the detector as %s version %s", MODEL_NAME, version.version)
+    return str(version.version)
+
+
+def _metric(version: Any, key: str) -> float | None:
+    value = version.tags.get(f"metric.{key}")
+    return float(value) if value is not None else None
+
+
+def record_evaluation(
+    tracker: Tracker, detector_dir: Path, metrics: Mapping[str, float], primary_metric: str
+) -> str | None:
+    """Link the evaluate run to the version it scored, tag it with `metrics`, move `champion`.
+
+    Args:
+        metrics: the headline evaluation metrics (`<bench>.macc`, ...).
+        primary_metric: the metric of `CHAMPION_RULE` (mAcc of the primary benchmark).
+
+    Returns:
+        The version scored, or None (tracking off, or a detector no run registered).
+    """
+    if not tracker.enabled or tracker.lost:
+        return None
+    fingerprint = detector_fingerprint(detector_dir)
+    try:
+        client = tracker.client
+        found = client.search_model_versions(
+            f"name = '{MODEL_NAME}' and tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
+            order_by=["version_number DESC"],
+        )
+        if not found:
+            logger.warning(
+                "the detector in %s is not registered as %s (was align tracked?); "
+                "its evaluation is not linked to a model version",
+                detector_dir,
+                MODEL_NAME,
+            )
+            return None
+        version = str(found[0].version)
+        for key, value in metrics.items():
+            client.set_model_version_tag(MODEL_NAME, version, f"metric.{key}", f"{value:.6g}")
+        client.set_model_version_tag(MODEL_NAME, version, "evaluate_run_id", tracker.run_id)
+        moved = _move_champion(client, version, metrics.get(primary_metric), primary_metric)
+    except tracking_errors() as exc:
+        tracker._failed(exc)
+        return None
+    tracker.set_tags(
+        {
+            "realign.model_version": version,
+            "realign.model_uri": f"models:/{MODEL_NAME}/{version}",
+        }
+    )
+    logger.info(
+        "evaluated %s version %s%s", MODEL_NAME, version, " (now the champion)" if moved else ""
+    )
+    return version
+
+
+def _move_champion(client: Any, version: str, score: float | None, metric: str) -> bool:
+    """Point `champion` at `version` when it beats the current champion on `metric`."""
+    if score is None:
+        return False
+    try:
+        current = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except tracking_errors():  # no champion yet (MLflow raises RESOURCE_DOES_NOT_EXIST)
+        current = None
+    if current is not None and str(current.version) != version:
+        best = _metric(current, metric)
+        if best is not None and best >= score:
+            return False
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    return True

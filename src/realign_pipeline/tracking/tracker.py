@@ -1,0 +1,199 @@
+"""`Tracker`: logs to one MLflow run by id (never MLflow's thread-local active run).
+
+Library code receives a `Tracker` and logs unconditionally: without tracking the `NullTracker`
+makes every call a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from realign_pipeline.tracking.redaction import flatten_params, redact_uri
+from realign_pipeline.tracking.server import TrackingUnavailable, tracking_errors
+
+logger = logging.getLogger(__name__)
+
+
+class Tracker:
+    """Logs to one MLflow run by id. Methods are safe to call from any thread.
+
+    When the server fails in the middle of a run (a call raises after MLflow's own HTTP
+    retries), the stage stops with `TrackingUnavailable` naming the (redacted) URI; files the
+    stage already wrote are kept, so a rerun resumes. With `fallback` (`tracking.fallback_to_local`)
+    it warns once instead and logs nothing more for this run, so the stage completes.
+    """
+
+    def __init__(self, client: Any, run_id: str, uri: str, *, fallback: bool = False) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.uri = uri
+        self.fallback = fallback
+        self.lost = False  # the server failed mid-run and `fallback` is on: calls are no-ops
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
+        detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+        if not self.fallback:
+            self.lost = True  # closing the run would only fail (and wait) again
+            raise TrackingUnavailable(
+                f"MLflow tracking at {redact_uri(self.uri)} failed during run {self.run_id} "
+                f"({detail}); outputs written so far are kept. Restart the server and rerun the "
+                "stage, or set tracking.fallback_to_local=true to finish without it"
+            ) from None
+        self.lost = True
+        logger.warning(
+            "MLflow tracking at %s failed during run %s (%s); continuing without tracking "
+            "(tracking.fallback_to_local=true): the rest of this run is not logged",
+            redact_uri(self.uri),
+            self.run_id,
+            detail,
+        )
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.lost:
+            return
+        try:
+            getattr(self.client, method)(*args, **kwargs)
+        except tracking_errors() as exc:
+            self._failed(exc)
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        flat = flatten_params(params)
+        items = [Param(k, v) for k, v in sorted(flat.items())]
+        for start in range(0, len(items), 100):
+            self._call("log_batch", self.run_id, params=items[start : start + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(k, float(v), now, step or 0)
+            for k, v in metrics.items()
+            if v is not None and math.isfinite(float(v))
+        ]
+        if items:
+            self._call("log_batch", self.run_id, metrics=items)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self._call("set_tag", self.run_id, key, str(value))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            self._call("log_artifacts", self.run_id, str(path), artifact_path)
+        elif path.exists():
+            self._call("log_artifact", self.run_id, str(path), artifact_path)
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        self._call("log_dict", self.run_id, obj, artifact_file)
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        self._call("log_table", self.run_id, data=data, artifact_file=artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self._call("log_text", self.run_id, text, artifact_file)
+
+    def terminate(self, status: str, *, quiet: bool = False) -> None:
+        """Close the run with `status`; `quiet` (the stage already failed) only warns on error."""
+        if self.lost:
+            return
+        try:
+            self.client.set_terminated(self.run_id, status=status)
+        except tracking_errors() as exc:
+            if not quiet:
+                self._failed(exc)
+                return
+            logger.warning(
+                "could not mark MLflow run %s %s at %s (%s)",
+                self.run_id,
+                status,
+                redact_uri(self.uri),
+                redact_uri(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+            )
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        """Make this run MLflow's active run in this thread, for APIs that need one.
+
+        `mlflow.pyfunc.log_model` and TRL's MLflow callback only log to the active run; this
+        resumes our run by id for the duration of the block. Failing to resume the run is
+        handled like any other call's failure (see the class docstring); errors raised inside
+        the block are the caller's and pass through unchanged.
+        """
+        import mlflow
+
+        # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ (and only
+        # unsets it for None): restoring the variable's old value restores both, so the URI of
+        # this run never leaks into later runs of the same process
+        saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+        try:
+            if not self.lost:
+                mlflow.set_tracking_uri(self.uri)
+                try:
+                    run = mlflow.start_run(run_id=self.run_id)
+                except tracking_errors() as exc:
+                    self._failed(exc)
+            if self.lost:
+                yield
+                return
+            with run:
+                yield
+            # leaving mlflow's context ends the run as FINISHED; the run belongs to whoever
+            # opened it (the stage or the flow), so put it back to RUNNING for them to close
+            try:
+                self.client.update_run(self.run_id, status="RUNNING")
+            except tracking_errors() as exc:
+                self._failed(exc)
+        finally:
+            mlflow.set_tracking_uri(saved_env)
+
+
+class NullTracker(Tracker):
+    """Tracking switched off: every call does nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(client=None, run_id="", uri="")
+
+    @property
+    def enabled(self) -> bool:
+        return False
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        return None
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        return None
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        return None
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        return None
+
+    def log_dict(self, obj: Any, artifact_file: str) -> None:
+        return None
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        return None
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        return None
+
+    @contextmanager
+    def activated(self) -> Iterator[None]:
+        yield
