@@ -75,8 +75,8 @@ def main() -> int:
     peak_gib = torch.cuda.max_memory_allocated() / 2**30
     ips = cfg.batch_size / statistics.median(times)
     print(
-        f"{cfg.model_name} LoRA r={cfg.lora_rank} bf16={cfg.bf16} "
-        f"grad_ckpt={cfg.grad_checkpointing} batch={cfg.batch_size} on "
+        f"{cfg.model_name} LoRA r={cfg.lora.r} bf16={cfg.bf16} "
+        f"grad_ckpt={cfg.gradient_checkpointing} batch={cfg.batch_size} on "
         f"{torch.cuda.get_device_name(0)}"
     )
     print(f"peak allocated {peak_gib:.2f} GiB (budget {BUDGET_GIB} GiB), {ips:.1f} images/s")

@@ -84,7 +84,7 @@ def main() -> None:
     import torch
 
     from realign_pipeline.config import load_params
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

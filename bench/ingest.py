@@ -73,7 +73,7 @@ def main() -> None:
             assert result.counts["accepted"] == len(files), result.counts
 
         def ours_serial() -> None:
-            cfg = params.ingest.model_copy(update={"workers": 1})
+            cfg = params.ingest.model_copy(update={"num_workers": 1})
             run_ingest(root, out, metrics, cfg, seed=params.seed)
 
         ours_s = _best_of(args.repeats, ours)

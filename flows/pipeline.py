@@ -24,11 +24,11 @@ from typing import Literal
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.deployments import run_deployment
 from prefect.exceptions import Pause
 from prefect.input import RunInput
 from pydantic import Field
 
+from flows.stage import check_dispatch, dispatch
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
@@ -42,7 +42,7 @@ from tasks.stages import STAGE_TASKS, StageOutcome
 EVAL_REPORT = "artifacts/eval/report.md"
 
 
-Preset = Literal["tiny", "paper"]
+Preset = Literal["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
 ReviewMode = Literal["params", "auto", "human"]
 
 
@@ -123,26 +123,6 @@ def _wait_for_review(root: Path, params: Params, timeout_s: int) -> ReviewDecisi
     return decision
 
 
-def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, force: bool) -> dict:
-    """Run one stage as its own deployment (another pool), then pull its outputs."""
-    flow_run = run_deployment(
-        name=deployment,
-        parameters={"stage": stage, "parent_run_id": parent, "force": force},
-        timeout=None,
-    )
-    if not flow_run.state or not flow_run.state.is_completed():
-        raise RuntimeError(f"stage {stage} on {deployment} ended {flow_run.state}")
-    subprocess.run(["dvc", "pull", stage], cwd=root, check=True)
-    return {
-        "stage": stage,
-        "status": f"ran on {deployment}",
-        "duration_s": "",
-        "mlflow_run_id": "",
-        "mlflow": "",
-        "dvc_stage_hash": "",
-    }
-
-
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
     """The stages table and the evaluation report (headline first) as Prefect artifacts."""
     create_markdown_artifact(
@@ -205,8 +185,9 @@ def realign_pipeline(
     """Run the ReAlign stages through DVC with MLflow tracking; return the stages table.
 
     Args:
-        preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes) or
-            presets/paper.yaml (the paper's models, GPUs) is copied to params.yaml.
+        preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes),
+            presets/paper.yaml (the paper's models, GPUs), or one of the paper's two protocols
+            (paper-aigcdetect, paper-holmes) is copied to params.yaml.
         stages: Stages to run, in DAG order whatever the order picked here; empty runs
             pipeline.stages from the preset.
         review_mode: Expert review of the reasoning texts: as set in params (review.mode), auto
@@ -227,6 +208,7 @@ def realign_pipeline(
         params = load_params(root / "params.yaml")
         wanted = set(stages or params.pipeline.stages)
         stages = tuple(s for s in STAGES if s in wanted)
+        check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
         commit = git_commit(root)
         tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
         parent = _open_parent_run(params, commit, flow_run_id, stages, force)
@@ -242,7 +224,7 @@ def realign_pipeline(
                     stale = None
                 deployment = params.pipeline.stage_deployments.get(current)
                 if deployment:
-                    rows.append(_run_remote(current, deployment, root, parent, force))
+                    rows.append(dispatch(current, deployment, root, parent, force))
                     stale = None
                     continue
                 outcome: StageOutcome = STAGE_TASKS[current](
@@ -275,29 +257,12 @@ def realign_pipeline(
         return rows
 
 
-HEADLINES = {
-    "ingest": ("accepted", "rejected", "leakage"),
-    "grpo": (
-        "train_reward",
-        "eval_format_rate",
-        "eval_accuracy",
-        "frac_reward_zero_std_second_half",
-    ),
-    "sample": ("format_rate", "accuracy", "generations_per_s"),
-    "review_import": ("pairs", "accepted", "edited", "rejected", "unreviewed"),
-    "align": ("val_acc", "train_time_s"),
-    "evaluate": ("benchmarks.demo.none.macc", "benchmarks.demo.none.map"),
-}
-
-
 def _print_summary(rows: list[dict]) -> None:
     """What a user running the flow from a terminal wants to see at the end."""
     print(f"{'stage':<15}{'status':<12}{'seconds':>9}  headline metrics")
     for row in rows:
-        metrics = row.get("metrics", {})
-        heads = ", ".join(
-            f"{k}={metrics[k]:.4g}" for k in HEADLINES.get(row["stage"], ()) if k in metrics
-        )
+        # the stage's metrics file holds its headline numbers only (realign_pipeline.headline)
+        heads = ", ".join(f"{k}={v:.4g}" for k, v in row.get("metrics", {}).items())
         print(f"{row['stage']:<15}{row['status']:<12}{row.get('duration_s', ''):>9}  {heads}")
 
 

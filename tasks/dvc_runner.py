@@ -20,6 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from realign_pipeline.headline import flatten
+
 PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
 # Failures worth retrying: another process holds DVC's lock, or a server blipped.
 _TRANSIENT_MARKERS = (
@@ -67,20 +69,13 @@ def _paths(entries: list) -> list[str]:
 
 
 def stage_metrics(repo: Path, stage: str) -> dict[str, float]:
-    """Flattened numeric metrics from the stage's `metrics:` files (missing files are skipped)."""
+    """The stage's headline metrics: its `metrics:` files flattened as DVC does (missing files
+    are skipped), under the names MLflow gets too."""
     flat: dict[str, float] = {}
-
-    def walk(prefix: str, node: object) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            flat[prefix] = float(node)
-
     for rel in _paths(stage_spec(repo, stage).get("metrics", [])):
         path = repo / rel
         if path.is_file():
-            walk("", json.loads(path.read_text()))
+            flat.update(flatten(json.loads(path.read_text())))
     return flat
 
 

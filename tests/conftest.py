@@ -18,7 +18,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+REAL_WORLD = REPO_ROOT / "tests" / "fixtures" / "real-world"  # see its ATTRIBUTION.md
 
 
 def local_tracking(tmp_path: Path, experiment: str, **update):  # noqa: ANN201

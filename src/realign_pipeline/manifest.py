@@ -45,6 +45,7 @@ TRAIN_FILE = "train.parquet"
 VAL_FILE = "val.parquet"
 REJECTED_FILE = "rejected.parquet"
 LEAKAGE_FILE = "leakage.parquet"
+DUPLICATES_FILE = "duplicates.parquet"
 
 
 def benchmark_file(name: str) -> str:

@@ -13,7 +13,7 @@ __all__ = ["COLD_START_REASONING", "DEFAULT_SYSTEM_PROMPT", "PAPER_QUESTION", "b
 PAPER_QUESTION = (
     "Is this image AI-generated or camera-captured? Please analyze and provide a judgment."
 )
-"""The one question AIGI-R1 is trained on (PAPER.md, step 1)."""
+"""The one question AIGI-R1 is trained on (docs/paper.md, step 1)."""
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are an expert in image forensics. Observe the image carefully: lighting, shadows, "

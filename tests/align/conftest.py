@@ -59,4 +59,4 @@ def align_inputs(tmp_path: Path) -> dict[str, Path]:
 def tiny_align_cfg() -> AlignConfig:
     """The tiny preset's align section, shrunk to 2 short epochs."""
     cfg = load_params(REPO_ROOT / "params.yaml").align
-    return cfg.model_copy(update={"epochs": 2, "batch_size": 4, "warmup_steps": 1})
+    return cfg.model_copy(update={"num_train_epochs": 2, "batch_size": 4, "warmup_steps": 1})

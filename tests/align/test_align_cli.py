@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from realign_pipeline.cli import main
+from tests.conftest import REAL_WORLD
 
-REAL_WORLD = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real-world"
 
-
-@pytest.mark.skipif(not REAL_WORLD.is_dir(), reason="shared real-world fixtures not present")
 def test_align_then_detect_real_world_fixtures(align_inputs, tmp_path, capsys):
     det = tmp_path / "det"
     code = main(
@@ -35,7 +31,7 @@ def test_align_then_detect_real_world_fixtures(align_inputs, tmp_path, capsys):
             "--set",
             "tracking.enabled=false",
             "--set",
-            "align.epochs=1",
+            "align.num_train_epochs=1",
         ]
     )
     assert code == 0

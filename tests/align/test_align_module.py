@@ -3,6 +3,8 @@ export equal to the unmerged model."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -93,5 +95,52 @@ def test_merged_export_matches_unmerged_probabilities(tiny_align_cfg):
 
 
 def test_unknown_lora_target_is_a_config_error(tiny_align_cfg):
-    with pytest.raises(ConfigError, match="lora_target_modules"):
-        _model(tiny_align_cfg, finetune="lora", lora_target_modules=["no_such_module"])
+    with pytest.raises(ConfigError, match="lora.target_modules"):
+        _model(
+            tiny_align_cfg,
+            finetune="lora",
+            lora=tiny_align_cfg.lora.model_copy(update={"target_modules": ["no_such_module"]}),
+        )
+
+
+def _scale_step(cfg, log_scale: float, aligned: bool) -> tuple[float, float]:
+    """One `train_step` from log scale `log_scale` with texts equal (aligned) or opposite to the
+    image features; returns (gradient of the log scale, log scale after the step)."""
+    from realign_pipeline.align.train import TrainContext, create_optimizer, train_step
+    from realign_pipeline.tracking import NullTracker
+
+    cfg = cfg.model_copy(update={"finetune": "frozen", "train_logit_scale": True})
+    model = _model(cfg)
+    with torch.no_grad():
+        model.clip.logit_scale.fill_(log_scale)
+        pixels = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        feats = torch.nn.functional.normalize(model(pixels)[0], dim=-1)
+    texts = feats if aligned else -feats
+    ctx = TrainContext(cfg, 0, torch.device("cpu"), None, texts, None, NullTracker())
+    optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=4)
+    batch = (pixels, torch.tensor([0, 1, 0, 1]), torch.arange(4))
+    train_step(model, optimizer, scheduler, batch, ctx, epoch=0)
+    return float(model.clip.logit_scale.grad), float(model.clip.logit_scale)
+
+
+def test_logit_scale_trains_down_from_openais_stored_value(tiny_align_cfg):
+    # OpenAI's checkpoint stores 4.6052 > ln 100: a clamp inside the forward pass would give it no
+    # gradient; clamping the parameter after the step (open_clip) lets it move
+    grad, after = _scale_step(tiny_align_cfg, 4.6052, aligned=False)
+    assert grad > 0  # mismatched pairs: a lower scale lowers the loss
+    assert after < math.log(100.0) - 1e-6
+
+
+def test_logit_scale_is_clamped_at_ln_100_after_the_step(tiny_align_cfg):
+    grad, after = _scale_step(tiny_align_cfg, 4.6052, aligned=True)
+    assert grad < 0  # matched pairs push the scale up...
+    assert after == pytest.approx(math.log(100.0), rel=1e-6)  # ...but it stops at 100
+
+
+def test_model_starts_with_the_log_scale_clamped(tiny_align_cfg):
+    bundle = create_clip(tiny_align_cfg.model_name, None, seed=0)
+    with torch.no_grad():
+        bundle.model.logit_scale.fill_(4.6052)
+    model = ReAlignModel(bundle.model, create_spec(bundle, tiny_align_cfg, {}), tiny_align_cfg)
+    assert float(model.logit_scale()) == pytest.approx(100.0, rel=1e-5)
+    assert float(model.clip.logit_scale) < 4.6052  # clamped to ln 100 (in float32)

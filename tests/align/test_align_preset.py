@@ -31,6 +31,6 @@ def test_tiny_preset_learns_a_separable_set(align_inputs, tmp_path):
         metrics_path=None,
     )
     loss = pd.read_csv(tmp_path / "report" / "loss.csv")
-    first, last = (loss[loss["epoch"] == e]["bce"].mean() for e in (1, cfg.epochs))
+    first, last = (loss[loss["epoch"] == e]["bce"].mean() for e in (1, cfg.num_train_epochs))
     assert last < 0.5 * first  # ln 2 = 0.69 is the prior of this balanced set
     assert result.metrics["val_real_acc"] == 1.0 and result.metrics["val_fake_acc"] == 1.0

@@ -8,15 +8,24 @@ import pytest
 import yaml
 
 from realign_pipeline.config import load_params, parse_override
+from realign_pipeline.config.renamed import RENAMED
 from realign_pipeline.errors import ConfigError, MissingInputError
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "presets/paper.yaml"])
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "params.yaml",
+        "presets/paper.yaml",
+        "presets/paper-aigcdetect.yaml",
+        "presets/paper-holmes.yaml",
+    ],
+)
 def test_presets_load(preset: str) -> None:
     params = load_params(REPO / preset)
-    assert params.preset in {"tiny", "paper"}
+    assert params.preset in {"tiny", "paper", "paper-aigcdetect", "paper-holmes"}
     assert params.tracking.experiment == "realign"
 
 
@@ -99,3 +108,34 @@ def test_params_are_frozen() -> None:
     params = load_params(REPO / "params.yaml")
     with pytest.raises(Exception, match="frozen"):
         params.seed = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))
+def test_an_old_key_names_its_new_name(tmp_path: Path, old: str, new: str) -> None:
+    """A params file and a --set override with an old key both fail naming the new key."""
+    *parents, leaf = old.split(".")
+
+    def put_old(data: dict) -> None:
+        node = data
+        for part in parents:
+            node = node[part]
+        node[leaf] = 1
+
+    with pytest.raises(ConfigError, match=f"{old}: renamed to {new}"):
+        load_params(_write(tmp_path, put_old))
+    with pytest.raises(ConfigError, match=f"{old}: renamed to {new}"):
+        load_params(REPO / "params.yaml", [f"{old}=1"])
+
+
+def test_same_concept_same_name_across_sections() -> None:
+    """The LoRA, learning-rate, epoch and checkpointing knobs use TRL/PEFT's names everywhere."""
+    params = load_params(REPO / "params.yaml")
+    for lora in (params.align.lora, params.grpo.lora):
+        assert {"r", "alpha", "dropout", "target_modules"} <= set(type(lora).model_fields)
+    for section in (params.align, params.grpo, params.grpo.cold_start):
+        fields = set(type(section).model_fields)
+        assert {"learning_rate", "num_train_epochs"} <= fields, type(section).__name__
+    for section in (params.align, params.grpo):
+        assert {"gradient_checkpointing", "lr_scheduler_type", "logging_steps"} <= set(
+            type(section).model_fields
+        )

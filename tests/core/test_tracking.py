@@ -36,14 +36,17 @@ def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatc
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     cfg = _cfg(tmp_path)
     parent = create_run(cfg, "pipeline", {"kind": "flow"})
-    params = {"align": {"lr": 1e-4, "api_token": "s3cret"}, "seed": 0}
+    params = {"align": {"learning_rate": 1e-4, "api_token": "s3cret"}, "seed": 0}
     with start_stage_run(cfg, "align", "tiny", params, parent_run_id=parent) as tracker:
         tracker.log_metrics({"loss": 0.5, "nan": float("nan")}, step=3)
         run_id = tracker.run_id
     end_run(cfg, parent)
     client = MlflowClient(cfg.uri)
     run = client.get_run(run_id)
-    assert run.data.params == {"align.lr": "0.0001", "seed": "0"}  # the token never lands
+    assert run.data.params == {
+        "align.learning_rate": "0.0001",
+        "seed": "0",
+    }  # the token never lands
     assert run.data.metrics == {"loss": 0.5}
     assert run.data.tags["mlflow.parentRunId"] == parent
     assert run.data.tags["realign.stage"] == "align"

@@ -55,6 +55,6 @@ def small_cfg(**updates: Any) -> IngestConfig:
         "train_sources": [{"name": "tr", "layout": "aigcdetect", "path": "train"}],
         "benchmarks": [{"name": "bn", "layout": "aigcdetect", "path": "bench"}],
         "val_fraction": 0.0,
-        "workers": 1,
+        "num_workers": 1,
     }
     return ingest_config(**{**base, **updates})

@@ -205,7 +205,7 @@ def test_bad_input_case_is_normalised_or_rejected_with_reason(
 
 def test_bad_input_counts_add_up(corpus: tuple[Path, pd.DataFrame, pd.DataFrame]) -> None:
     root, accepted, rejected = corpus
-    metrics = pd.read_json(root.parent / "ingest.json", typ="series")
+    metrics = pd.read_json(root.parent / "manifests" / "summary.json", typ="series")
     assert metrics["accepted"] + metrics["rejected"] == metrics["seen"]
     assert metrics["accepted"] == len(accepted) + 1  # + the benchmark image
     assert metrics["rejected"] == len(rejected) == sum(metrics["rejected_by_reason"].values())

@@ -21,15 +21,18 @@ def test_demo_data_then_ingest_on_the_tiny_preset(
     assert json.loads(capsys.readouterr().out)["counts"]["images"] == 144
     args = ["ingest", "--data-root", str(data), "--out", str(tmp_path / "manifests")]
     args += ["--metrics", str(tmp_path / "metrics" / "ingest.json"), "-p", PARAMS]
-    assert main([*args, "-s", "tracking.enabled=false", "-s", "ingest.workers=1"]) == 0
+    assert main([*args, "-s", "tracking.enabled=false", "-s", "ingest.num_workers=1"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"]["accepted"] == printed["counts"]["seen"] == 144
     metrics = json.loads((tmp_path / "metrics" / "ingest.json").read_text())
-    assert metrics["splits"]["train"] + metrics["splits"]["val"] == 64
+    assert metrics["train"] + metrics["val"] == 64
+    assert metrics == {"accepted": 144, "rejected": 0, "leakage": 0, **metrics}
     assert sorted(p.name for p in (tmp_path / "manifests").iterdir()) == [
         "bench-demo.parquet",
+        "duplicates.parquet",
         "leakage.parquet",
         "rejected.parquet",
+        "summary.json",
         "train.parquet",
         "val.parquet",
     ]

@@ -47,7 +47,7 @@ SRC = {"name": "s", "layout": "aigcdetect", "path": "train"}
         # a typo in a key
         ({"max_pixel": 10}, "Extra inputs are not permitted"),
         # workers cannot be negative
-        ({"workers": -1}, "greater than or equal to 0"),
+        ({"num_workers": -1}, "greater than or equal to 0"),
     ],
 )
 def test_ingest_config_rejects_bad_values(updates: dict, message: str) -> None:
@@ -57,7 +57,7 @@ def test_ingest_config_rejects_bad_values(updates: dict, message: str) -> None:
 
 def test_every_ingest_key_is_required() -> None:
     section = preset_section("ingest")
-    for key in ("val_fraction", "drop_leakage", "workers", "min_side"):
+    for key in ("val_fraction", "drop_leakage", "num_workers", "min_side"):
         partial = {k: v for k, v in section.items() if k != key}
         with pytest.raises(ValidationError, match=f"{key}\n  Field required"):
             IngestConfig.model_validate(partial)

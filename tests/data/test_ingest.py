@@ -16,9 +16,8 @@ from realign_pipeline.data import build_demo_data, run_ingest
 from realign_pipeline.data.ingest import is_val
 from realign_pipeline.manifest import MANIFEST_COLUMNS, read_manifest
 from realign_pipeline.tracking import NullTracker
+from tests.conftest import REAL_WORLD
 from tests.data.data_helpers import demo_config, image_bytes, ingest_config, small_cfg, write
-
-SHARED_REAL_WORLD = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real-world"
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -39,6 +38,7 @@ def test_manifests_have_the_schema_and_sorted_rows(small_sources: Path, tmp_path
         "accepted": 6,
         "rejected": 0,
         "leakage": 0,
+        "benchmark_duplicates": 0,
         "normalised": 0,
         "images.train": 4,
         "images.val": 0,
@@ -50,7 +50,16 @@ def test_manifests_have_the_schema_and_sorted_rows(small_sources: Path, tmp_path
 def test_metrics_json_counts_add_up_per_source(small_sources: Path, tmp_path: Path) -> None:
     write(small_sources / "train" / "gen_a" / "0_real" / "broken.png", b"\x89PNG broken")
     run_ingest(small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0)
-    metrics = json.loads((tmp_path / "i.json").read_text())
+    headline = json.loads((tmp_path / "i.json").read_text())
+    assert headline == {
+        "accepted": 6,
+        "rejected": 1,
+        "leakage": 0,
+        "benchmark_duplicates": 0,
+        "train": 4,
+        "val": 0,
+    }
+    metrics = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert metrics["seen"] == 7 and metrics["rejected_by_reason"] == {"not_an_image": 1}
     assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1}
     assert metrics["generators"]["train"] == {"gen_a": {"real": 2, "fake": 2}}
@@ -91,6 +100,62 @@ def test_train_benchmark_duplicates_are_leakage(
     assert result.extra["rejected_by_reason"] == reasons
     assert result.counts["leakage"] == 1
     assert len(pd.read_parquet(out / "bench-bn.parquet")) == 2  # the benchmark keeps its copy
+
+
+def test_benchmarks_keep_every_file_and_report_duplicates(
+    small_sources: Path, tmp_path: Path
+) -> None:
+    # AIGCDetectBenchmark counts every file of every generator folder: shared real images and
+    # repeated files stay in the benchmark (dropping one would change that generator's numbers)
+    bench = small_sources / "bench"
+    write(bench / "gen_b" / "0_real" / "r_again.png", image_bytes(100))  # within gen_b
+    write(bench / "gen_c" / "0_real" / "r.png", image_bytes(100))  # shared real, across
+    write(bench / "gen_c" / "1_fake" / "f.png", image_bytes(102))
+    write(bench / "gen_d" / "1_fake" / "was_real.png", image_bytes(100))  # other label
+    out = tmp_path / "m"
+    result = run_ingest(small_sources, out, tmp_path / "i.json", small_cfg(), seed=0)
+    manifest = read_manifest(out / "bench-bn.parquet")
+    assert len(manifest) == 6 and result.counts["rejected"] == 0
+    assert manifest.groupby("generator").size().to_dict() == {"gen_b": 3, "gen_c": 2, "gen_d": 1}
+    duplicates = pd.read_parquet(out / "duplicates.parquet")
+    assert duplicates[["path", "first_path", "scope", "label_conflict"]].to_dict("records") == [
+        {
+            "path": "bench/gen_b/0_real/r_again.png",
+            "first_path": "bench/gen_b/0_real/r.png",
+            "scope": "within_generator",
+            "label_conflict": False,
+        },
+        {
+            "path": "bench/gen_c/0_real/r.png",
+            "first_path": "bench/gen_b/0_real/r.png",
+            "scope": "across_generators",
+            "label_conflict": False,
+        },
+        {
+            "path": "bench/gen_d/1_fake/was_real.png",
+            "first_path": "bench/gen_b/0_real/r.png",
+            "scope": "across_generators",
+            "label_conflict": True,
+        },
+    ]
+    assert result.counts["benchmark_duplicates"] == 3
+    metrics = json.loads((out / "summary.json").read_text())
+    assert metrics["benchmark_duplicates_by_scope"] == {
+        "across_generators": 2,
+        "within_generator": 1,
+    }
+
+
+def test_leakage_leaves_train_when_the_benchmark_holds_the_image_twice(
+    small_sources: Path, tmp_path: Path
+) -> None:
+    write(small_sources / "bench" / "gen_c" / "1_fake" / "f.png", image_bytes(101))
+    write(small_sources / "train" / "gen_a" / "1_fake" / "leak.png", image_bytes(101))
+    out = tmp_path / "m"
+    run_ingest(small_sources, out, tmp_path / "i.json", small_cfg(), seed=0)
+    assert "train/gen_a/1_fake/leak.png" not in set(pd.read_parquet(out / "train.parquet")["path"])
+    assert len(pd.read_parquet(out / "leakage.parquet")) == 2  # one row per benchmark copy
+    assert len(read_manifest(out / "bench-bn.parquet")) == 3
 
 
 def test_duplicates_across_train_sources_keep_the_first_source(
@@ -153,9 +218,9 @@ def test_parallel_decoding_matches_in_process(
 ) -> None:
     root = tmp_path / "data"
     build_demo_data(root, demo_config(), seed=0)
-    cfg = ingest_config(workers=1)
+    cfg = ingest_config(num_workers=1)
     run_ingest(root, tmp_path / "serial", tmp_path / "s.json", cfg, seed=0)
-    parallel = ingest_config(workers=2, chunk_size=8, pool_min_files=1)
+    parallel = ingest_config(num_workers=2, chunk_size=8, pool_min_files=1)
     with caplog.at_level(logging.INFO, logger="realign_pipeline.data.validate"):
         result = run_ingest(root, tmp_path / "pool", tmp_path / "p.json", parallel, seed=0)
     assert "decoding 144 files with 2 processes" in caplog.text
@@ -183,19 +248,18 @@ def test_counts_and_tables_go_to_the_tracker(small_sources: Path, tmp_path: Path
         small_sources, tmp_path / "m", tmp_path / "i.json", small_cfg(), seed=0, tracker=tracker
     )
     assert tracker.metrics["seen"] == 6 and tracker.metrics["images.bench-bn"] == 2
-    assert sorted(tracker.artifacts) == ["i.json", "rejected.parquet"]
+    assert sorted(tracker.artifacts) == ["rejected.parquet", "summary.json"]
 
 
 def test_real_world_camera_jpeg_and_dalle_png_are_ingested(tmp_path: Path) -> None:
-    assert SHARED_REAL_WORLD.is_dir(), f"shared fixtures missing: {SHARED_REAL_WORLD}"
     root = tmp_path / "data"
     real = write(
         root / "rw" / "0_real" / "camera.jpg",
-        (SHARED_REAL_WORLD / "real_aadlygmazf.jpg").read_bytes(),
+        (REAL_WORLD / "real_aadlygmazf.jpg").read_bytes(),
     )
     fake = write(
         root / "rw" / "1_fake" / "dalle.png",
-        (SHARED_REAL_WORLD / "fake_dalle_zzrybysskm.png").read_bytes(),
+        (REAL_WORLD / "fake_dalle_zzrybysskm.png").read_bytes(),
     )
     cfg = ingest_config(
         train_sources=[{"name": "real_world", "layout": "folder", "path": "rw"}],

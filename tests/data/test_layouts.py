@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from realign_pipeline.config.ingest import SourceConfig
 from realign_pipeline.data import run_ingest
-from realign_pipeline.errors import InputError, MissingInputError
+from realign_pipeline.data.layouts import scan_source
+from realign_pipeline.errors import ConfigError, InputError, MissingInputError
 from tests.data.data_helpers import image_bytes, ingest_config, write
 
 
@@ -152,3 +154,36 @@ def test_symlinked_folder_inside_root_is_followed(tmp_path: Path) -> None:
     (root / "src" / "g" / "0_real").symlink_to(root / "store", target_is_directory=True)
     train = _ingest(root, tmp_path, {"name": "s", "layout": "aigcdetect", "path": "src"})["train"]
     assert list(train["path"]) == ["src/g/0_real/a.png"]
+
+
+def _progan(root: Path) -> None:
+    for i, category in enumerate(("airplane", "car", "cat", "chair", "horse")):
+        for label in ("0_real", "1_fake"):
+            write(root / "train" / "progan" / category / label / f"{i}.png", image_bytes(i))
+
+
+def test_category_filter_keeps_the_4_class_progan_setting(tmp_path: Path) -> None:
+    _progan(tmp_path)
+    source = SourceConfig(
+        name="progan",
+        layout="aigcdetect",
+        path="train",
+        categories=["car", "cat", "chair", "horse"],
+    )
+    entries = scan_source(tmp_path, source, "ingest.train_sources[0]", frozenset({".png"}))
+    assert sorted({e.category for e in entries}) == ["car", "cat", "chair", "horse"]
+    assert len(entries) == 8 and {e.generator for e in entries} == {"progan"}
+    every = SourceConfig(name="progan", layout="aigcdetect", path="train")  # 20-class: all
+    assert len(scan_source(tmp_path, every, "k", frozenset({".png"}))) == 10
+
+
+def test_category_filter_names_a_missing_category(tmp_path: Path) -> None:
+    _progan(tmp_path)
+    source = SourceConfig(name="p", layout="aigcdetect", path="train", categories=["cars"])
+    with pytest.raises(ConfigError, match=r"ingest.train_sources\[0\].categories: \['cars'\]"):
+        scan_source(tmp_path, source, "ingest.train_sources[0]", frozenset({".png"}))
+
+
+def test_category_filter_needs_the_aigcdetect_layout() -> None:
+    with pytest.raises(ValueError, match="needs layout aigcdetect"):
+        SourceConfig(name="p", layout="folder", path="x", categories=["car"])

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from realign_pipeline.detector import detect_paths, expand_inputs, load_detector
-
-REAL_WORLD = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real-world"
+from tests.conftest import REAL_WORLD
 
 
 def test_expand_inputs_walks_folders_for_images_only(tmp_path: Path):
@@ -25,7 +22,6 @@ def test_expand_inputs_walks_folders_for_images_only(tmp_path: Path):
     ]
 
 
-@pytest.mark.skipif(not REAL_WORLD.is_dir(), reason="shared real-world fixtures not present")
 def test_detect_paths_on_real_world_fixtures(tiny_detector_dir: Path):
     detector = load_detector(tiny_detector_dir)
     records = list(detect_paths(detector, [REAL_WORLD], batch_size=1))

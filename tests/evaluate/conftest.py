@@ -103,7 +103,7 @@ def benchmark_data(tmp_path: Path) -> tuple[Path, Path, pd.DataFrame]:
 def eval_cfg() -> EvaluateConfig:
     return EvaluateConfig(
         benchmarks=["demo"],
-        preprocessing="resize_center_crop",
+        preprocessing="aigcdetect",
         resize_scale=256 / 224,
         threshold=0.5,
         ece_bins=10,

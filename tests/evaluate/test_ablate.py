@@ -13,6 +13,7 @@ from realign_pipeline.evaluate.ablate import (
     TABLES,
     apply_overrides,
     build_comparison,
+    comparison_header,
     experiment_name,
     find_experiment,
     parse_experiments,
@@ -33,7 +34,14 @@ ALL = AblateConfig(
     ],
     perturbation="none",
 )
-PARAMS = {"align": {"text_variant": "full", "strategy": "joint", "finetune": "lora", "lr": 1e-4}}
+PARAMS = {
+    "align": {
+        "text_variant": "full",
+        "strategy": "joint",
+        "finetune": "lora",
+        "learning_rate": 1e-4,
+    }
+}
 
 
 def test_tables_hold_the_paper_numbers() -> None:
@@ -57,16 +65,11 @@ def test_plan_filters_by_params_and_keeps_paper_order() -> None:
         plan_ablation("strategy", ALL)
 
 
-def test_every_variant_pins_the_three_align_keys() -> None:
-    for variant in plan_ablation("all", ALL):
-        assert [k for k, _ in variant.overrides] == [
-            "align.text_variant",
-            "align.strategy",
-            "align.finetune",
-        ]
+def test_text_rows_keep_the_presets_training_and_training_rows_pin_it() -> None:
     by_tag = {v.tag: v for v in plan_ablation("all", ALL)}
-    # Table 4's full method is Table 5's joint + LoRA: one configuration, one experiment
-    assert by_tag["text/full"].overrides == by_tag["training/joint_lora"].overrides
+    for name in ALL.text_variants:
+        # Table 4 trains with the preset's own strategy and fine-tuning
+        assert by_tag[f"text/{name}"].overrides == (("align.text_variant", name),)
     assert by_tag["training/bce_only_frozen"].set_args() == [
         "-S",
         "align.text_variant=full",
@@ -75,6 +78,20 @@ def test_every_variant_pins_the_three_align_keys() -> None:
         "-S",
         "align.finetune=frozen",
     ]
+    # on the paper preset (joint + LoRA) Table 4's full row is Table 5's joint_lora
+    paper = {"align": {"text_variant": "full", "strategy": "joint", "finetune": "lora"}}
+    assert apply_overrides(paper, by_tag["text/full"].overrides) == apply_overrides(
+        paper, by_tag["training/joint_lora"].overrides
+    )
+
+
+def test_every_row_says_what_it_does() -> None:
+    for variant in plan_ablation("all", ALL):
+        assert len(variant.definition) > 20, variant.tag
+    by_tag = {v.tag: v for v in plan_ablation("all", ALL)}
+    assert "negatives" in by_tag["text/label_only"].definition
+    assert "only images whose reasoning survived review" in by_tag["text/caption_only"].definition
+    assert "one warmup + decay schedule" in by_tag["training/sequential_lora"].definition
 
 
 def test_apply_overrides_copies_and_rejects_unknown_sections() -> None:
@@ -90,7 +107,7 @@ def test_experiment_name_changes_with_params() -> None:
     variant = TABLES["text"][0]
     name = experiment_name(variant, PARAMS)
     assert name.startswith("text-full-") and name == experiment_name(variant, PARAMS)
-    other = apply_overrides(PARAMS, [("align.lr", 3e-4)])
+    other = apply_overrides(PARAMS, [("align.learning_rate", 3e-4)])
     assert experiment_name(variant, other) != name
 
 
@@ -105,7 +122,10 @@ def _exp_show(params: dict, metrics: dict | None, error: dict | None = None) -> 
             "error": err,
             "data": {
                 "params": {"params.yaml": {"data": p}},
-                "metrics": {"metrics/eval.json": metric},
+                "metrics": {
+                    "metrics/eval.json": metric,
+                    "metrics/robustness.json": {"data": {"demo": {"jpeg_q75": {"macc": 0.5}}}},
+                },
             },
         }
 
@@ -117,13 +137,20 @@ def _exp_show(params: dict, metrics: dict | None, error: dict | None = None) -> 
 
 def test_parse_and_find_experiment_by_params() -> None:
     wanted = apply_overrides(PARAMS, TABLES["text"][-1].overrides)
-    metrics = {"benchmarks": {"demo": {"none": {"macc": 0.75}}}}
+    metrics = {"demo": {"macc": 0.75}}
     workspace, records = parse_experiments(
         _exp_show(wanted, metrics), params_file="params.yaml", metrics_file="metrics/eval.json"
     )
     assert workspace == PARAMS
     assert find_experiment(records, wanted).metrics == metrics
     assert find_experiment(records, PARAMS) is None  # other params: not the same experiment
+    both = ["metrics/eval.json", "metrics/robustness.json"]
+    _, records = parse_experiments(
+        _exp_show(wanted, metrics), params_file="params.yaml", metrics_file=both
+    )  # the two files of the evaluate stage, merged
+    assert find_experiment(records, wanted).metrics == {
+        "demo": {"macc": 0.75, "jpeg_q75": {"macc": 0.5}}
+    }
     # a failed experiment, or one without metrics, is not reused
     for show in (_exp_show(wanted, metrics, {"msg": "boom"}), _exp_show(wanted, None)):
         _, records = parse_experiments(
@@ -137,24 +164,46 @@ def test_comparison_table_has_our_macc_and_the_papers(tmp_path: Path) -> None:
         "text", ALL.model_copy(update={"text_variants": ["full", "label_only"]})
     )
     metrics = {
-        "text/full": {
-            "benchmarks": {"demo": {"none": {"macc": 0.8125}, "jpeg_q75": {"macc": 0.5}}}
-        },
+        "text/full": {"ultrasynth": {"macc": 0.8125, "jpeg_q75": {"macc": 0.5}}},
         "text/label_only": None,  # failed experiment: empty cells, not a crash
     }
-    table = build_comparison(variants, metrics, benchmarks=["demo"], condition="none")
+    kwargs = {"benchmarks": ["aigi_holmes", "ultrasynth"], "preset": "paper-holmes"}
+    table = build_comparison(variants, metrics, condition="none", **kwargs)
     assert table.columns.tolist() == [
         "table",
         "variant",
-        "mAcc demo",
-        "paper mAcc (UltraSynth-10k)",
+        "mAcc aigi_holmes",
+        "mAcc ultrasynth",
+        "paper mAcc ultrasynth",  # beside the benchmark the paper measured, only there
+        "definition",
     ]
-    assert table["mAcc demo"].iloc[0] == pytest.approx(81.25)
-    assert pd.isna(table["mAcc demo"].iloc[1])
-    assert table["paper mAcc (UltraSynth-10k)"].tolist() == [97.09, 91.33]
-    markdown = render_comparison(table)
-    assert "| text | full | 81.25 | 97.09 |" in markdown
-    assert "| text | label_only | n/a | 91.33 |" in markdown
-    csv_path, md_path = write_comparison(table, tmp_path / "abl", "text")
+    assert table["mAcc ultrasynth"].iloc[0] == pytest.approx(81.25)
+    robust = build_comparison(variants, metrics, condition="jpeg_q75", **kwargs)
+    assert robust["mAcc ultrasynth"].iloc[0] == pytest.approx(50.0)
+    assert pd.isna(table["mAcc ultrasynth"].iloc[1])
+    assert table["paper mAcc ultrasynth"].tolist() == [97.09, 91.33]
+    header = comparison_header("paper-holmes", kwargs["benchmarks"], "none")
+    markdown = render_comparison(table, header)
+    assert "trained on the AIGI-Holmes training set" in markdown
+    assert "| text | full | n/a | 81.25 | 97.09 |" in markdown
+    assert "| text | label_only | n/a | n/a | 91.33 |" in markdown
+    assert "- `text/full`: text = " in markdown
+    csv_path, md_path = write_comparison(table, tmp_path / "abl", "text", header)
     assert pd.read_csv(csv_path)["variant"].tolist() == ["full", "label_only"]
     assert md_path.read_text() == markdown
+
+
+@pytest.mark.parametrize(
+    ("preset", "benchmarks"),
+    [
+        ("paper-aigcdetect", ["aigcdetect"]),  # other training set: not comparable
+        ("tiny", ["demo"]),
+        ("paper-holmes", ["aigi_holmes"]),  # right protocol, but UltraSynth-10k not evaluated
+    ],
+)
+def test_paper_numbers_only_beside_the_matching_protocol(preset, benchmarks) -> None:
+    variants = plan_ablation("text", ALL)
+    table = build_comparison(variants, {}, benchmarks=benchmarks, condition="none", preset=preset)
+    assert not any(c.startswith("paper") for c in table.columns)
+    header = comparison_header(preset, benchmarks, "none")
+    assert "Paper numbers not shown" in header

@@ -48,12 +48,14 @@ def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"] == {"images": 13, "scored": 12, "failed": 1, "conditions": 2}
     metrics = json.loads((tmp_path / "metrics" / "eval.json").read_text())
-    assert set(metrics["benchmarks"]["demo"]) == {"none", "jpeg_q50"}
+    assert set(metrics["demo"]) == {"macc", "map", "best_acc", "ece"}
+    robustness = json.loads((tmp_path / "metrics" / "robustness.json").read_text())
+    assert set(robustness["demo"]) == {"jpeg_q50"}
 
     client = MlflowClient(tracking_uri=uri)
     run = client.search_runs([client.get_experiment_by_name("realign").experiment_id])[0]
     assert run.data.tags["realign.stage"] == "evaluate"
-    assert "demo.none.macc" in run.data.metrics and "demo.jpeg_q50.gen_a.acc" in run.data.metrics
+    assert {"demo.macc", "demo.jpeg_q50.macc", "demo.jpeg_q50.gen_a.acc"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"report.md", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from realign_pipeline.config.evaluate import PerturbationSpec
@@ -67,15 +68,15 @@ def test_bad_perturbation_specs_are_refused(kind: str, value: float) -> None:
         PerturbationSpec(kind=kind, value=value)
 
 
-def test_resize_center_crop_and_center_crop_shapes() -> None:
+def test_aigcdetect_and_center_crop_shapes() -> None:
     kwargs = {"image_size": 32, "mean": (0.5,) * 3, "std": (0.5,) * 3, "resize_scale": 256 / 224}
-    for policy in ("resize_center_crop", "center_crop"):
+    for policy in ("aigcdetect", "center_crop"):
         out = create_preprocess(policy, **kwargs)(_image(80, 64))
         assert tuple(out.shape) == (3, 32, 32), policy
     # centre crop of a small image zero-pads (value -1 after normalising 0 with mean/std 0.5)
     padded = create_preprocess("center_crop", **kwargs)(_image(16, 16))
     assert padded[:, 0, 0].tolist() == [-1.0, -1.0, -1.0]
-    resized = create_preprocess("resize_center_crop", **kwargs)(_image(16, 16))
+    resized = create_preprocess("aigcdetect", **kwargs)(_image(16, 16))
     assert resized[:, 0, 0].tolist() != [-1.0, -1.0, -1.0]
 
 
@@ -84,4 +85,63 @@ def test_policy_errors_name_the_allowed_values() -> None:
         create_preprocess("squash", image_size=8, mean=(0,) * 3, std=(1,) * 3, resize_scale=1.0)
     with pytest.raises(ConfigError, match="model"):
         create_preprocess("model", image_size=8, mean=(0,) * 3, std=(1,) * 3, resize_scale=1.0)
-    assert list_policies() == ["center_crop", "model", "resize_center_crop"]
+    assert list_policies() == ["aigcdetect", "center_crop", "model"]
+
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _aigcdetect_port(load_size: int, crop_size: int):
+    """A port of AIGCDetectBenchmark's test-time `processing(img, opt, 'clip')` (data/process.py)
+    with its `custom_resize` (data/datasets.py): isTrain and isVal False, no_resize and no_crop
+    False, so data_augment and the flip are identities. `custom_resize` samples `rz_interp` but
+    calls `torchvision.transforms.Resize((loadSize, loadSize))` without it (default bilinear)."""
+    import torchvision
+    from torchvision import transforms
+
+    def custom_resize(img):
+        return torchvision.transforms.Resize((load_size, load_size))(img)
+
+    return transforms.Compose(
+        [
+            transforms.Lambda(custom_resize),
+            transforms.Lambda(lambda img: img),  # data_augment only when training/validating
+            transforms.CenterCrop(crop_size),
+            transforms.Lambda(lambda img: img),  # no flip at test time
+            transforms.ToTensor(),
+            transforms.Normalize(mean=CLIP_MEAN, std=CLIP_STD),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "crop", "load"),
+    [
+        (512, 384, 336, 384),  # landscape, ViT-L-14-336 (resize_scale 384/336 = 256/224)
+        (683, 1024, 336, 384),  # portrait, odd side
+        (300, 200, 224, 256),  # the benchmark's own 256 -> 224, upscaled crop region
+    ],
+)
+def test_aigcdetect_policy_equals_the_benchmarks_code(width, height, crop, load) -> None:
+    image = _image(width, height)
+    ours = create_preprocess(
+        "aigcdetect", image_size=crop, mean=CLIP_MEAN, std=CLIP_STD, resize_scale=load / crop
+    )(image)
+    theirs = _aigcdetect_port(load, crop)(image)
+    assert ours.shape == theirs.shape == (3, crop, crop)
+    assert torch.equal(ours, theirs)
+
+
+def test_aigcdetect_resizes_to_a_square_not_the_shorter_side() -> None:
+    # a 2:1 stripe pattern: a square resize squeezes the width, a shorter-side resize would not
+    from torchvision import transforms
+
+    image = _image(512, 256)
+    ours = create_preprocess(
+        "aigcdetect", image_size=224, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=256 / 224
+    )(image)
+    shorter_side = transforms.Compose(
+        [transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor()]
+    )(image)
+    assert not torch.allclose(ours, shorter_side * 2 - 1, atol=0.1)

@@ -15,6 +15,7 @@ from realign_pipeline.errors import MissingInputError
 from realign_pipeline.evaluate import evaluate_scorer, run_evaluate
 from realign_pipeline.evaluate.metrics import summarise_predictions
 from realign_pipeline.evaluate.preprocess import create_preprocess
+from realign_pipeline.headline import flatten
 
 
 def test_run_evaluate_writes_every_output(
@@ -22,7 +23,11 @@ def test_run_evaluate_writes_every_output(
 ) -> None:
     root, manifests, frame = benchmark_data
     out, metrics_path = tmp_path / "eval", tmp_path / "metrics" / "eval.json"
-    result = run_evaluate(tiny_detector, manifests, root, out, metrics_path, eval_cfg)
+    robustness_path = tmp_path / "metrics" / "robustness.json"
+    result = run_evaluate(
+        tiny_detector, manifests, root, out, metrics_path, eval_cfg,
+        robustness_path=robustness_path,
+    )  # fmt: skip
 
     # the corrupt image is recorded and counted; the counts add up
     assert result.counts == {"images": 13, "scored": 12, "failed": 1, "conditions": 4}
@@ -49,16 +54,29 @@ def test_run_evaluate_writes_every_output(
     }
     assert predictions["p_fake"].between(0, 1).all()
 
-    document = json.loads(metrics_path.read_text())
-    assert document == json.loads((out / "metrics.json").read_text())
-    assert document["failed_images"] == {"demo": 1}
-    demo = document["benchmarks"]["demo"]
+    full = json.loads((out / "metrics.json").read_text())
+    assert full["failed_images"] == {"demo": 1}
+    demo = full["benchmarks"]["demo"]
     assert set(demo) == {"none", "jpeg_q75", "blur_s1", "downscale_0.5"}
     assert set(demo["none"]["generators"]) == {"gen_a", "gen_b"}  # categories pooled
     assert demo["none"]["generators"]["gen_a"]["n_real"] == 4
     expected = summarise_predictions(predictions, threshold=0.5, ece_bins=10)
     assert demo["none"]["macc"] == pytest.approx(expected["demo"]["none"]["macc"])
-    assert result.metrics["demo.macc"] == pytest.approx(demo["none"]["macc"])
+
+    # the metrics files hold the headline only, under the names the result (MLflow) uses
+    headline = json.loads(metrics_path.read_text())
+    assert headline == {"demo": {k: demo["none"][k] for k in ("macc", "map", "best_acc", "ece")}}
+    robustness = json.loads(robustness_path.read_text())
+    assert robustness == {
+        "demo": {c: {"macc": demo[c]["macc"]} for c in ("jpeg_q75", "blur_s1", "downscale_0.5")}
+    }
+    assert result.metrics == {**flatten(headline), **flatten(robustness)}
+    assert {"demo.macc", "demo.jpeg_q75.macc"} <= set(result.metrics)
+
+    generators = pd.read_csv(out / "generators.csv")
+    assert len(generators) == 2 * 4  # every generator under every condition
+    row = generators[(generators["condition"] == "none") & (generators["generator"] == "gen_a")]
+    assert row["acc"].item() == pytest.approx(demo["none"]["generators"]["gen_a"]["acc"])
 
     report = (out / "report.md").read_text()
     assert "## demo" in report and "| gen_a |" in report and "jpeg_q75" in report
@@ -113,8 +131,11 @@ def test_one_class_benchmark_does_not_crash(
         return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
 
     evaluate_scorer(score, preprocess, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
-    clean = json.loads((tmp_path / "m.json").read_text())["benchmarks"]["fakes"]["none"]
+    full = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    clean = full["benchmarks"]["fakes"]["none"]
     assert clean["map"] is None and clean["n_ap_undefined"] == 2
+    headline = json.loads((tmp_path / "m.json").read_text())
+    assert "map" not in headline["fakes"]  # undefined: left out of the headline
     assert clean["generators"]["gen_a"]["real_acc"] is None
     assert not (tmp_path / "e" / "plots" / "roc").exists()  # no ROC without both classes
 
@@ -138,7 +159,7 @@ def test_predictions_stream_in_bounded_batches_with_progress(
     root, _, frame = benchmark_data
     conditions = create_perturbations(eval_cfg.perturbations)
     preprocess = create_preprocess(
-        "resize_center_crop", image_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+        "aigcdetect", image_size=16, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
     )
     seen: list[int] = []
     batches: list[int] = []

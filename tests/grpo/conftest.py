@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from realign_pipeline.config.grpo import GRPOConfig, TinyModelsConfig
+from realign_pipeline.config.grpo import GRPOConfig
+from realign_pipeline.config.tiny_models import TinyModelsConfig
 from tests.conftest import make_manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +44,7 @@ def fast_cfg(grpo_cfg: GRPOConfig) -> GRPOConfig:
 @pytest.fixture(scope="session")
 def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny Qwen2.5-VL of the tiny preset, saved like a hub snapshot."""
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
 
     cfg = TinyModelsConfig.model_validate(_section("tiny_models"))
     return build_tiny_vlm(tmp_path_factory.mktemp("grpo-models") / "vlm", cfg, seed=0)

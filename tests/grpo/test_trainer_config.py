@@ -24,6 +24,19 @@ def test_grpo_args_follow_params(grpo_cfg: GRPOConfig, tmp_path: Path) -> None:
     assert args.output_dir == str(tmp_path)
 
 
+def test_vllm_length_and_sleep_mode_reach_trl(grpo_cfg: GRPOConfig, tmp_path: Path) -> None:
+    cfg = grpo_cfg.model_copy(
+        update={"vllm_max_model_length": 2048, "vllm_enable_sleep_mode": True}
+    )
+    args = create_grpo_args(cfg, tmp_path, seed=0, report_to="none")
+    assert (args.vllm_max_model_length, args.vllm_enable_sleep_mode) == (2048, True)
+    unset = create_grpo_args(
+        grpo_cfg.model_copy(update={"vllm_max_model_length": None}), tmp_path, seed=0,
+        report_to="none",
+    )  # fmt: skip
+    assert unset.vllm_max_model_length is None  # vLLM then uses the model's full context
+
+
 def test_batch_not_multiple_of_group_is_config_error(grpo_cfg: GRPOConfig, tmp_path: Path) -> None:
     cfg = grpo_cfg.model_copy(update={"per_device_train_batch_size": 3, "num_generations": 4})
     with pytest.raises(ConfigError, match="grpo params rejected"):
@@ -43,6 +56,7 @@ def test_peft_config_only_when_enabled(grpo_cfg: GRPOConfig) -> None:
     [
         ({"min_pixels": 10_000, "max_pixels": 3136}, "min_pixels"),
         ({"max_steps": 0}, "max_steps"),
+        ({"vllm_max_model_length": 0}, "vllm_max_model_length"),
         ({"loss_type": "ppo"}, "loss_type"),
         ({"num_generations": 1}, "num_generations"),
         ({"reward_weights": {"detection": 0, "format": 0}}, "reward_weights"),

@@ -170,7 +170,8 @@ def test_run_form_shows_each_parameter_with_its_description() -> None:
     fields = schema["properties"]
     assert list(fields) == ["preset", "stages", "review_mode", "force", "repo"]
     assert all(field.get("description") for field in fields.values()), fields
-    assert fields["preset"]["enum"] == ["tiny", "paper"] and fields["preset"]["default"] == "tiny"
+    assert fields["preset"]["enum"] == ["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
+    assert fields["preset"]["default"] == "tiny"
     # the UI renders descriptions as markdown: no <placeholder> that it would swallow
     assert "presets/tiny.yaml" in fields["preset"]["description"]
     assert not any("<" in field["description"] for field in fields.values())

@@ -82,7 +82,7 @@ _ATOMIC_LEFTOVER = re.compile(r"^\..+\.(tmp|old-[^/]*)$")
 
 TINY = [
     *("-s", "tracking.enabled=false"),
-    *("-s", "ingest.workers=1"),
+    *("-s", "ingest.num_workers=1"),
     *("-s", "evaluate.perturbations=[{kind: jpeg, value: 75}]"),
 ]
 

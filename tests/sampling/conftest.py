@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from realign_pipeline.config.grpo import TinyModelsConfig
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
+from realign_pipeline.config.tiny_models import TinyModelsConfig
 from realign_pipeline.sampling.backend import Generation
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def caption_cfg() -> CaptionConfig:
 @pytest.fixture(scope="session")
 def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Qwen2.5-VL saved like a hub snapshot (built offline from the tiny preset)."""
-    from realign_pipeline.models import build_tiny_vlm
+    from realign_pipeline.tiny_models import build_tiny_vlm
 
     cfg = TinyModelsConfig.model_validate(_preset()["tiny_models"])
     return build_tiny_vlm(tmp_path_factory.mktemp("sampling-models") / "vlm", cfg, seed=0)

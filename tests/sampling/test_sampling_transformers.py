@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from realign_pipeline.sampling.backend import GenerationSettings
+from realign_pipeline.sampling.backend import GenerationSettings, render_prompt
 from realign_pipeline.sampling.transformers_backend import (
     TransformersBackend,
     count_new_tokens,
@@ -54,6 +54,17 @@ def _images(n: int) -> list[Image.Image]:
 
 def test_backend_pads_left(backend) -> None:
     assert backend.processor.tokenizer.padding_side == "left"
+
+
+def test_backend_applies_the_stage_pixel_bounds(tiny_vlm) -> None:
+    from dataclasses import replace
+
+    bounded = TransformersBackend(str(tiny_vlm), replace(SETTINGS, min_pixels=784, max_pixels=784))
+    size = bounded.processor.image_processor.size
+    assert (size["shortest_edge"], size["longest_edge"]) == (784, 784)  # Qwen's min/max_pixels
+    prompt = render_prompt(bounded.processor, "Real or fake?", None)
+    inputs = bounded.processor(text=[prompt], images=_images(4)[3:], return_tensors="pt")
+    assert int(inputs["image_grid_thw"].prod()) * 14 * 14 <= 784  # one 28x28 block at most
 
 
 def test_generate_is_reproducible_for_the_same_seed_and_batch(backend) -> None:

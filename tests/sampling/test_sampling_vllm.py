@@ -9,7 +9,7 @@ import pytest
 from realign_pipeline.errors import ConfigError
 from realign_pipeline.sampling.backend import GenerationSettings
 from realign_pipeline.sampling.run import create_backend, task_prompts
-from realign_pipeline.sampling.vllm_backend import build_requests, import_vllm
+from realign_pipeline.sampling.vllm_backend import build_requests, engine_kwargs, import_vllm
 
 SETTINGS = GenerationSettings(
     system_prompt=None, top_p=0.9, top_k=40, max_new_tokens=64, dtype="bfloat16", device="cuda"
@@ -48,6 +48,17 @@ def test_request_top_k_and_top_p_follow_vllm_conventions(
     (request,) = build_requests(["p"], ["img"], 0, temperature, settings)
     assert request.sampling["top_k"] == expected_top_k
     assert request.sampling["top_p"] == expected_top_p
+
+
+def test_engine_gets_the_stage_pixel_bounds(sample_cfg) -> None:
+    settings = GenerationSettings(
+        None, 0.9, 40, 64, "bfloat16", "cuda", min_pixels=3136, max_pixels=401408
+    )
+    kwargs = engine_kwargs("m", settings, sample_cfg.vllm)
+    assert kwargs["mm_processor_kwargs"] == {"min_pixels": 3136, "max_pixels": 401408}
+    assert kwargs["max_model_len"] == sample_cfg.vllm.max_model_len
+    assert kwargs["limit_mm_per_prompt"] == {"image": sample_cfg.vllm.limit_images_per_prompt}
+    assert "mm_processor_kwargs" not in engine_kwargs("m", SETTINGS, sample_cfg.vllm)
 
 
 def test_requests_need_one_image_per_prompt() -> None:

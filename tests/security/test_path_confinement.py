@@ -70,7 +70,7 @@ def test_ingest_csv_source_rejects_escaping_rows(escapes, tmp_path) -> None:
         "path": "list.csv",
         "csv": {"path_column": "path", "label_column": "label", "generator_column": None},
     }
-    cfg = load_params(PARAMS).ingest.model_copy(update={"workers": 1, "benchmarks": []})
+    cfg = load_params(PARAMS).ingest.model_copy(update={"num_workers": 1, "benchmarks": []})
     cfg = type(cfg).model_validate({**cfg.model_dump(), "train_sources": [source]})
     run_ingest(root, tmp_path / "manifests", tmp_path / "ingest.json", cfg, seed=0)
     rejected = pd.read_parquet(tmp_path / "manifests" / "rejected.parquet")

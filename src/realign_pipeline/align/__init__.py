@@ -1,4 +1,4 @@
-"""ReAlign alignment training (PAPER.md, step 4): frozen CLIP text tower, LoRA image tower, MLP
+"""ReAlign alignment training (docs/paper.md, step 4): frozen CLIP text tower, LoRA image tower, MLP
 head, contrastive + BCE loss; exports the deployable detector (`realign_pipeline.detector`).
 
 Entry point: `run_align(pairs_path, data_root, out_dir, cfg, seed=...)` (see `stage.py`).

@@ -1,4 +1,4 @@
-"""ReAlign's training loss: symmetric CLIP contrastive + alpha x BCE (PAPER.md, step 4).
+"""ReAlign's training loss: symmetric CLIP contrastive + alpha x BCE (docs/paper.md, step 4).
 
 L = w_c * L_contrastive + w_b * L_BCE, with L_contrastive = (CE(image->text) + CE(text->image)) / 2
 over the batch's similarity matrix scaled by CLIP's learned logit scale (the same value open_clip's

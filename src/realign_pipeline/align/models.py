@@ -8,6 +8,7 @@ open_clip before any lookup, so `create_clip("realign-tiny-vit", None, seed=0)` 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,18 +52,51 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _resolve_weights(model_name: str, pretrained: str | None, seed: int) -> tuple[bool, str]:
-    """(quick_gelu needed by the weights, model key) for a pretrained tag, file or None."""
+SIDECAR_CONFIG = "open_clip_config.json"  # open_clip's config beside hub / local-dir weights
+
+
+def _sidecar_quick_gelu(path: Path) -> bool | None:
+    """`model_cfg.quick_gelu` of the open_clip_config.json beside a weights file, if any."""
+    sidecar = path.parent / SIDECAR_CONFIG
+    if not sidecar.is_file():
+        return None
+    try:
+        model_cfg = json.loads(sidecar.read_text())["model_cfg"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InputError(f"{sidecar}: not an open_clip config with a model_cfg ({exc})") from None
+    return bool(model_cfg.get("quick_gelu", False))
+
+
+def _resolve_weights(
+    model_name: str, pretrained: str | None, seed: int, quick_gelu: bool | None
+) -> tuple[bool, str]:
+    """(QuickGELU activations, model key) for a pretrained tag, a local file or random weights.
+
+    The activation must be the one the weights were trained with (QuickGELU for OpenAI's CLIP):
+    a tag says so itself; a local file says so through an open_clip_config.json beside it or
+    through `align.quick_gelu`; random weights follow the architecture unless told otherwise.
+    """
     import open_clip
 
+    arch_default = bool(open_clip.get_model_config(model_name).get("quick_gelu", False))
     if pretrained is None:
-        return False, f"{model_name}|random|seed={seed}"
+        chosen = arch_default if quick_gelu is None else quick_gelu
+        suffix = "" if chosen == arch_default else f"|quick_gelu={chosen}"
+        return chosen, f"{model_name}|random|seed={seed}{suffix}"
     tag_cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
     if tag_cfg:
-        return bool(tag_cfg.get("quick_gelu", False)), f"{model_name}|{pretrained}"
+        tag_quick_gelu = bool(tag_cfg.get("quick_gelu", False)) or arch_default
+        if quick_gelu is not None and quick_gelu != tag_quick_gelu:
+            raise ConfigError(
+                f"align.quick_gelu={quick_gelu} contradicts the pretrained tag {pretrained!r} of "
+                f"{model_name!r}, trained with quick_gelu={tag_quick_gelu}; set it to null"
+            )
+        return tag_quick_gelu, f"{model_name}|{pretrained}"
     path = Path(pretrained)
     if path.is_file():
-        return False, f"{model_name}|file-sha256={_file_sha256(path)}"
+        chosen = _file_quick_gelu(path, model_name, quick_gelu, arch_default)
+        # the activation changes the text tower too: it is part of the text cache's key
+        return chosen, f"{model_name}|file-sha256={_file_sha256(path)}|quick_gelu={chosen}"
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     raise ConfigError(
         f"align.pretrained={pretrained!r} is neither a pretrained tag of {model_name!r} "
@@ -70,7 +104,32 @@ def _resolve_weights(model_name: str, pretrained: str | None, seed: int) -> tupl
     )
 
 
-def create_clip(model_name: str, pretrained: str | None, *, seed: int) -> ClipBundle:
+def _file_quick_gelu(
+    path: Path, model_name: str, quick_gelu: bool | None, arch_default: bool
+) -> bool:
+    sidecar = _sidecar_quick_gelu(path)
+    if quick_gelu is not None:
+        if sidecar is not None and sidecar != quick_gelu:
+            raise ConfigError(
+                f"align.quick_gelu={quick_gelu} contradicts {path.parent / SIDECAR_CONFIG} "
+                f"(quick_gelu={sidecar}); set it to null or fix the file"
+            )
+        return quick_gelu
+    if sidecar is not None:
+        return sidecar
+    if arch_default:  # e.g. ViT-L-14-336-quickgelu: the architecture name says it
+        return True
+    raise ConfigError(
+        f"align.pretrained={str(path)!r} is a local weights file that does not say which "
+        f"activation {model_name!r} was trained with: set align.quick_gelu: true for OpenAI "
+        f"weights (false for weights trained with GELU, e.g. LAION's), or put open_clip's "
+        f"{SIDECAR_CONFIG} beside the file"
+    )
+
+
+def create_clip(
+    model_name: str, pretrained: str | None, *, seed: int, quick_gelu: bool | None = None
+) -> ClipBundle:
     """Build an open_clip CLIP on CPU in float32.
 
     Args:
@@ -78,6 +137,8 @@ def create_clip(model_name: str, pretrained: str | None, *, seed: int) -> ClipBu
         pretrained: a pretrained tag (`openai`), a local checkpoint file, or None (random weights,
             seeded by `seed` so a rebuild gives identical weights).
         seed: seed of the random initialisation.
+        quick_gelu: the activation the weights were trained with; None: as the tag, the
+            open_clip_config.json beside a local file, or the architecture says.
 
     Raises:
         ConfigError: unknown architecture or pretrained value.
@@ -92,21 +153,25 @@ def create_clip(model_name: str, pretrained: str | None, *, seed: int) -> ClipBu
             f"align.model_name={model_name!r} is not an open_clip architecture; see "
             "open_clip.list_models() (tiny preset: realign-tiny-vit)"
         )
-    quick_gelu, model_key = _resolve_weights(model_name, pretrained, seed)
+    quick_gelu, model_key = _resolve_weights(model_name, pretrained, seed, quick_gelu)
     torch.manual_seed(seed)
     try:
         model = open_clip.create_model(
             model_name, pretrained=pretrained, force_quick_gelu=quick_gelu, weights_only=True
         )
     except RuntimeError as exc:
+        from realign_pipeline.model_fetch import download_hint
+
         raise InputError(
-            f"could not load weights {pretrained!r} for {model_name!r}: {exc} (offline runs need "
-            "the weights in the local cache or a checkpoint file path)"
+            f"could not load weights {pretrained!r} for {model_name!r}: {exc}. Give a checkpoint "
+            f"file path, or fetch the weights: {download_hint()}"
         ) from None
     model_config = {**model_config, "quick_gelu": quick_gelu}
     preprocess = dict(model.visual.preprocess_cfg)
     tokenizer = open_clip.get_tokenizer(model_name)
-    logger.info("Built CLIP %s (weights: %s)", model_name, pretrained or "random")
+    logger.info(
+        "Built CLIP %s (weights: %s, QuickGELU: %s)", model_name, pretrained or "random", quick_gelu
+    )
     return ClipBundle(model.float(), tokenizer, model_config, preprocess, model_key)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 
 import torch
 from torch import nn
@@ -22,7 +23,10 @@ from realign_pipeline.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-LOGIT_SCALE_MAX = 100.0  # open_clip's training clamps exp(logit_scale) at 100
+# open_clip's training clamps the log scale to [0, ln 100] after every optimizer step. Clamping
+# exp(logit_scale) inside the forward pass instead would pass no gradient once the value reaches
+# 100, and OpenAI's stored value (4.6052) is ln 100 rounded up: the temperature would never train.
+LOG_LOGIT_SCALE_MAX = math.log(100.0)
 
 
 class ReAlignModel(nn.Module):
@@ -36,7 +40,7 @@ class ReAlignModel(nn.Module):
     def __init__(self, clip: nn.Module, spec: DetectorSpec, cfg: AlignConfig) -> None:
         super().__init__()
         clip.requires_grad_(False)
-        if cfg.grad_checkpointing:
+        if cfg.gradient_checkpointing:
             clip.visual.set_grad_checkpointing(True)
         if cfg.finetune == "lora":
             clip.visual = _with_lora(clip.visual, cfg)
@@ -45,6 +49,7 @@ class ReAlignModel(nn.Module):
         train_scale = cfg.train_logit_scale and cfg.strategy != "bce_only"
         clip.logit_scale.requires_grad_(train_scale)
         self.clip = clip
+        self.clamp_logit_scale()
         self.head = DetectorHead(spec.head)
         self.spec = spec
         self.train()
@@ -61,8 +66,14 @@ class ReAlignModel(nn.Module):
         return self
 
     def logit_scale(self) -> torch.Tensor:
-        """exp(CLIP's log scale), clamped at 100 as in open_clip training."""
-        return self.clip.logit_scale.exp().clamp(max=LOGIT_SCALE_MAX)
+        """exp(CLIP's log scale): the contrastive loss's inverse temperature (at most 100)."""
+        return self.clip.logit_scale.exp()
+
+    @torch.no_grad()
+    def clamp_logit_scale(self) -> None:
+        """Clamp the log scale into [0, ln 100] in place (after each optimizer step, as
+        open_clip's training loop does), so the scale itself stays differentiable."""
+        self.clip.logit_scale.clamp_(0.0, LOG_LOGIT_SCALE_MAX)
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(raw image embeddings[B, D], fake logits[B]) for pixels[B, 3, H, W]."""
@@ -88,25 +99,25 @@ def _with_lora(visual: nn.Module, cfg: AlignConfig) -> nn.Module:
     import peft
 
     lora = peft.LoraConfig(
-        r=cfg.lora_rank,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.lora_target_modules),
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
         bias="none",
     )
     try:
         model = peft.get_peft_model(visual, lora)
     except ValueError as exc:
         raise ConfigError(
-            f"align.lora_target_modules={cfg.lora_target_modules}: {exc}; module names of "
+            f"align.lora.target_modules={cfg.lora.target_modules}: {exc}; module names of "
             "open_clip's ViT blocks are attn, mlp.c_fc, mlp.c_proj"
         ) from None
     n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.info(
         "LoRA r=%d alpha=%g on %s: %d trainable tower parameters",
-        cfg.lora_rank,
-        cfg.lora_alpha,
-        cfg.lora_target_modules,
+        cfg.lora.r,
+        cfg.lora.alpha,
+        cfg.lora.target_modules,
         n_train,
     )
     return model

@@ -3,7 +3,8 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale,
+        images_per_s),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -46,6 +47,7 @@ from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.detector.model import save_detector
 from realign_pipeline.detector.transform import create_model_transform
 from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.headline import align_headline
 from realign_pipeline.manifest import read_manifest
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker, git_commit
@@ -56,7 +58,7 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "images_per_s")
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale", "images_per_s")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 
@@ -110,7 +112,7 @@ def _val_images(val_manifest: Path | None, data_root: Path) -> ImageSet | None:
     return group_pairs(df, data_root, None)
 
 
-_NOT_IN_FINGERPRINT = {"num_workers", "log_every_steps", "image_cache_mb"}  # never change results
+_NOT_IN_FINGERPRINT = {"num_workers", "logging_steps", "image_cache_mb"}  # never change results
 
 
 def _fingerprint(cfg: AlignConfig, seed: int, model_key: str, train: ImageSet, val: Any) -> str:
@@ -219,7 +221,7 @@ def run_align(
         val_manifest: manifest for per-epoch validation accuracy (None: no validation).
         ckpt_dir: checkpoints and text-embedding cache (kept out of the detector folder).
         report_dir: loss.csv, val.csv and rejected.parquet.
-        metrics_path: metrics JSON (None: not written).
+        metrics_path: headline metrics JSON (`align_headline`; None: not written).
         tracker: MLflow run to log to.
         resume: continue from a checkpoint of the same run in `ckpt_dir` when there is one.
         stop_after_epochs: train at most this many epochs in this call and skip the export (for
@@ -229,7 +231,7 @@ def run_align(
     start_time = time.perf_counter()
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
-    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)
+    bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)
     provenance = {
         "pretrained": cfg.pretrained,
         "model_key": bundle.model_key,
@@ -245,7 +247,9 @@ def run_align(
     torch.manual_seed(seed)
     model = ReAlignModel(bundle.model, spec, cfg).to(device)
     steps_per_epoch = math.ceil(len(train.image_ids) / cfg.batch_size)
-    optimizer, scheduler, ordered = create_optimizer(model, cfg, cfg.epochs * steps_per_epoch)
+    optimizer, scheduler, ordered = create_optimizer(
+        model, cfg, cfg.num_train_epochs * steps_per_epoch
+    )
     fingerprint = _fingerprint(cfg, seed, bundle.model_key, train, val)
     progress = TrainProgress()
     state = read_checkpoint_state(ckpt_dir, fingerprint) if resume else None
@@ -277,11 +281,11 @@ def run_align(
         "train_time_s": time.perf_counter() - start_time,
     }
     outputs = {"report_dir": str(report_dir), "checkpoint": str(ckpt_dir)}
-    complete = progress.epoch >= cfg.epochs
+    complete = progress.epoch >= cfg.num_train_epochs
     if complete:
         outputs["detector"] = str(_export(model, out_dir, tracker, cfg, metrics))
         if metrics_path is not None:
-            atomic_write_json(metrics_path, {**counts, **metrics})
+            atomic_write_json(metrics_path, align_headline(metrics))
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
     tracker.log_artifact(report_dir / VAL_FILE, "align")
     return StageResult("align", outputs, counts, metrics, {"complete": complete})

@@ -72,8 +72,8 @@ def create_optimizer(
         {"params": [p for _, p in decay], "weight_decay": cfg.weight_decay},
         {"params": [p for _, p in no_decay], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.lr)
-    schedule = LrLambda(cfg.lr_schedule, cfg.warmup_steps, total_steps)
+    optimizer = torch.optim.AdamW([g for g in groups if g["params"]], lr=cfg.learning_rate)
+    schedule = LrLambda(cfg.lr_scheduler_type, cfg.warmup_steps, total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     return optimizer, scheduler, decay + no_decay
 
@@ -128,12 +128,14 @@ def train_step(
         torch.nn.utils.clip_grad_norm_(params, ctx.cfg.max_grad_norm)
     lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
+    model.clamp_logit_scale()
     scheduler.step()
     return {
         "contrastive": float(losses.contrastive.detach()),
         "bce": float(losses.bce.detach()),
         "total": float(losses.total.detach()),
         "lr": float(lr),
+        "logit_scale": float(model.logit_scale().detach()),
     }
 
 
@@ -148,7 +150,12 @@ def run_epoch(
     """Train one epoch, appending one loss row per step to `progress` and logging to MLflow."""
     model.train()
     loader = create_loader(ctx, epoch)
-    bar = tqdm(loader, desc=f"align epoch {epoch + 1}/{ctx.cfg.epochs}", unit="step", disable=None)
+    bar = tqdm(
+        loader,
+        desc=f"align epoch {epoch + 1}/{ctx.cfg.num_train_epochs}",
+        unit="step",
+        disable=None,
+    )
     for batch in bar:
         start = time.perf_counter()
         row = train_step(model, optimizer, scheduler, batch, ctx, epoch)
@@ -157,7 +164,7 @@ def run_epoch(
         row = {"step": progress.global_step, "epoch": epoch + 1, **row}
         row["images_per_s"] = len(batch[0]) / elapsed if elapsed > 0 else 0.0
         progress.loss_rows.append(row)
-        if progress.global_step % ctx.cfg.log_every_steps == 0:
+        if progress.global_step % ctx.cfg.logging_steps == 0:
             ctx.tracker.log_metrics(
                 {f"train/{k}": v for k, v in row.items() if k not in ("step", "epoch")},
                 step=progress.global_step,
@@ -195,12 +202,12 @@ def fit(
     on_epoch_end: Callable[[TrainProgress], None],
     stop_after_epochs: int | None = None,
 ) -> TrainProgress:
-    """Train from `progress.epoch` to `cfg.epochs` (or stop early after `stop_after_epochs`
-    epochs in this call, which simulates a killed run); `on_epoch_end` validates and
-    checkpoints."""
+    """Train from `progress.epoch` to `cfg.num_train_epochs` (or stop early after
+    `stop_after_epochs` epochs in this call, which simulates a killed run); `on_epoch_end`
+    validates and checkpoints."""
     tracker = ctx.tracker or NullTracker()
     done_here = 0
-    for epoch in range(progress.epoch, ctx.cfg.epochs):
+    for epoch in range(progress.epoch, ctx.cfg.num_train_epochs):
         if stop_after_epochs is not None and done_here >= stop_after_epochs:
             logger.info("Stopping after %d epoch(s) as asked (resume continues)", done_here)
             break

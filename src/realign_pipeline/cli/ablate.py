@@ -101,7 +101,9 @@ def _run_one(
     run_id = create_run(params.tracking, variant.tag, tags)
     # the params that define the variant (`align.text_variant`, ...), named as the stage runs
     # log them, so the compare view lines variants up
-    tracker_for(params.tracking, run_id).log_params(dict(variant.overrides))
+    tracker_for(params.tracking, run_id).log_params(
+        {**dict(variant.overrides), "ablation.definition": variant.definition}
+    )
     env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
@@ -119,20 +121,15 @@ def _run_one(
 
 
 def _log_result(tracking: Any, run_id: str | None, metrics: dict | None) -> None:
-    """Log the experiment's mAcc/mAP per benchmark and condition on its ablation run.
+    """Log the experiment's headline eval metrics (metrics/eval.json) on its ablation run.
 
     Stages that DVC restores from its run cache open no MLflow run, so the ablation run itself
-    carries the numbers the comparison needs.
+    carries the numbers the comparison needs, under the names of the metrics file.
     """
+    from realign_pipeline.headline import flatten
     from realign_pipeline.tracking import tracker_for
 
-    flat = {}
-    for bench, conditions in ((metrics or {}).get("benchmarks") or {}).items():
-        for condition, values in conditions.items():
-            for key in ("macc", "map"):
-                if values.get(key) is not None:
-                    flat[f"{bench}.{condition}.{key}"] = values[key]
-    tracker_for(tracking, run_id).log_metrics(flat)
+    tracker_for(tracking, run_id).log_metrics(flatten(metrics or {}))
 
 
 def run_ablation(
@@ -141,7 +138,7 @@ def run_ablation(
     *,
     repo: Path,
     params_file: str,
-    metrics_file: str,
+    metrics_file: str | Sequence[str],
     dvc: Sequence[str] = ("dvc",),
 ) -> AblationOutcome:
     """Run (or reuse) one DVC experiment per variant and collect its eval metrics by tag."""

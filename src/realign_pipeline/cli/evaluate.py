@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -37,9 +38,16 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")] = (
             Path("artifacts/eval")
         ),
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON for DVC.")] = Path(
-            "metrics/eval.json"
-        ),
+        metrics: Annotated[
+            Path, typer.Option(help="Headline metrics JSON for DVC (mAcc, mAP, ... per benchmark).")
+        ] = Path("metrics/eval.json"),
+        robustness: Annotated[
+            Path | None,
+            typer.Option(
+                help="Metrics JSON for DVC: mAcc per benchmark and perturbation "
+                "[robustness.json beside --metrics]."
+            ),
+        ] = None,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -57,6 +65,7 @@ def register(app: typer.Typer) -> None:
                 out,
                 metrics,
                 cfg.evaluate,
+                robustness_path=robustness or metrics.parent / "robustness.json",
                 tracker=tracker,
                 progress=progress_hook(),
             )
@@ -69,8 +78,12 @@ def register(app: typer.Typer) -> None:
             "artifacts/ablations"
         ),
         metrics_file: Annotated[
-            str, typer.Option(help="The evaluate stage's metrics file, relative to the repo.")
-        ] = "metrics/eval.json",
+            list[str] | None,
+            typer.Option(
+                help="The evaluate stage's metrics files, relative to the repo "
+                "[metrics/eval.json, metrics/robustness.json]."
+            ),
+        ] = None,
         repo: Annotated[Path, typer.Option(help="Root of the git + DVC repository.")] = Path("."),
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
@@ -82,25 +95,39 @@ def register(app: typer.Typer) -> None:
         from realign_pipeline.cli.ablate import run_ablation
         from realign_pipeline.evaluate.ablate import (
             build_comparison,
+            comparison_header,
             plan_ablation,
             render_comparison,
+            shows_paper_numbers,
             write_comparison,
         )
 
         variants = plan_ablation(table, cfg.ablate)
+        if not shows_paper_numbers(cfg.preset, cfg.evaluate.benchmarks):
+            logging.getLogger(__name__).warning(
+                "preset %s is not the paper's ablation protocol (presets/paper-holmes.yaml on "
+                "ultrasynth): the comparison shows our numbers only",
+                cfg.preset,
+            )
         # DVC keys params by their path relative to the repository root (params.yaml)
         params_file = Path(os.path.relpath(params.resolve(), repo.resolve())).as_posix()
         outcome = run_ablation(
-            variants, cfg, repo=repo, params_file=params_file, metrics_file=metrics_file
+            variants,
+            cfg,
+            repo=repo,
+            params_file=params_file,
+            metrics_file=metrics_file or ["metrics/eval.json", "metrics/robustness.json"],
         )
         comparison = build_comparison(
             variants,
             outcome.metrics,
             benchmarks=cfg.evaluate.benchmarks,
             condition=cfg.ablate.perturbation,
+            preset=cfg.preset,
         )
-        csv_path, md_path = write_comparison(comparison, out, table)
-        typer.echo(render_comparison(comparison), err=True)
+        header = comparison_header(cfg.preset, cfg.evaluate.benchmarks, cfg.ablate.perturbation)
+        csv_path, md_path = write_comparison(comparison, out, table, header)
+        typer.echo(render_comparison(comparison, header), err=True)
         finish(
             {
                 "stage": "ablate",

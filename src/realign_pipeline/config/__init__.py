@@ -6,8 +6,8 @@ the stage that owns it, so a stage imports only its section. `load_params` appli
 per bad key that names the key, the value seen and what is allowed.
 
 Usage:
-    params = load_params("params.yaml", ["align.lr=3e-4"])
-    params.align.lr
+    params = load_params("params.yaml", ["align.learning_rate=3e-4"])
+    params.align.learning_rate
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.config.base import Section
 from realign_pipeline.config.demo_data import DemoDataConfig
 from realign_pipeline.config.evaluate import AblateConfig, EvaluateConfig
-from realign_pipeline.config.grpo import GRPOConfig, TinyModelsConfig
+from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.config.ingest import IngestConfig
 from realign_pipeline.config.pipeline import PipelineConfig
+from realign_pipeline.config.renamed import renamed_keys
 from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
+from realign_pipeline.config.tiny_models import TinyModelsConfig
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.errors import ConfigError, MissingInputError
 
@@ -38,7 +40,10 @@ __all__ = ["Params", "load_params", "parse_override", "ConfigError"]
 class Params(Section):
     """The whole params file. A preset is a complete params file (params.yaml is `tiny`)."""
 
-    preset: str = Field(description="Preset name recorded as an MLflow tag: 'tiny' or 'paper'.")
+    preset: str = Field(
+        description="Preset name recorded as an MLflow tag: tiny, paper, or a paper protocol "
+        "(paper-aigcdetect, paper-holmes; see config/protocols.py)."
+    )
     seed: int = Field(ge=0, description="Global seed shared by every stage.")
     tracking: TrackingConfig
     pipeline: PipelineConfig
@@ -63,7 +68,9 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"override {text!r}: expected KEY.SUB=VALUE, e.g. align.lr=1e-4")
+        raise ConfigError(
+            f"override {text!r}: expected KEY.SUB=VALUE, e.g. align.learning_rate=1e-4"
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
@@ -121,6 +128,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
 
 def validate_params(data: Mapping[str, Any], source: str = "params") -> Params:
     """Validate a parsed params mapping; raise ConfigError naming every bad key."""
+    if renamed := renamed_keys(data):
+        raise ConfigError(f"invalid params in {source}:\n  " + "\n  ".join(renamed))
     try:
         return Params.model_validate(dict(data))
     except ValidationError as exc:

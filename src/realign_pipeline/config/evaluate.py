@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from realign_pipeline.config.align import TextVariant
 from realign_pipeline.config.base import Section
 
-PreprocessingPolicy = Literal["resize_center_crop", "center_crop", "model"]
+PreprocessingPolicy = Literal["model", "aigcdetect", "center_crop"]
 PerturbationKind = Literal["jpeg", "blur", "downscale"]
 TrainingVariant = Literal[
     "joint_lora",
@@ -54,15 +54,16 @@ class EvaluateConfig(Section):
         "(paper: aigcdetect, aigi_holmes, ultrasynth; tiny: demo).",
     )
     preprocessing: PreprocessingPolicy = Field(
-        description="resize_center_crop: shorter side to round(image_size * resize_scale), then "
-        "centre-crop image_size (AIGCDetectBenchmark: 256 -> 224); center_crop: centre-crop "
-        "image_size only, zero-padding smaller images (UniFD); model: the detector's own "
-        "transform (create_model_transform)."
+        description="model: the detector's own transform, read from the exported detector (what "
+        "it saw in training; the default of every preset); aigcdetect: AIGCDetectBenchmark's "
+        "code, a square resize to round(image_size * resize_scale) (bilinear), then a centre "
+        "crop of image_size; center_crop: centre crop of image_size only, zero-padding smaller "
+        "images (UniFD)."
     )
     resize_scale: float = Field(
         ge=1.0,
-        description="Resize-before-crop ratio of resize_center_crop (AIGCDetectBenchmark: "
-        "256/224 = 1.142857).",
+        description="loadSize / CropSize of the aigcdetect policy (AIGCDetectBenchmark: 256/224 "
+        "= 1.142857; 336 -> 384).",
     )
     threshold: float = Field(
         gt=0, lt=1, description="p_fake above this is 'fake' (AIGCDetectBenchmark: 0.5)."
@@ -96,13 +97,15 @@ class AblateConfig(Section):
 
     text_variants: list[TextVariant] = Field(
         min_length=1,
-        description="Table 4 rows (align.text_variant values): full, reasoning_only, "
-        "label_caption, caption_only, label_only.",
+        description="Table 4 rows (align.text_variant values, with the preset's own strategy and "
+        "fine-tuning): full, reasoning_only, label_caption, caption_only, label_only. What each "
+        "does: evaluate/ablate.py TABLES, docs/evaluate.md.",
     )
     training_variants: list[TrainingVariant] = Field(
         min_length=1,
-        description="Table 5 rows: joint_lora, joint_full, sequential_full, sequential_lora, "
-        "bce_only_frozen, bce_only_lora.",
+        description="Table 5 rows (text full + strategy + fine-tuning): joint_lora, joint_full, "
+        "sequential_full, sequential_lora, bce_only_frozen, bce_only_lora. What each does: "
+        "evaluate/ablate.py TABLES, docs/evaluate.md.",
     )
     perturbation: str = Field(
         min_length=1,

@@ -1,4 +1,4 @@
-"""`tiny_models` and `grpo` sections."""
+"""`grpo` section: AIGI-R1 GRPO training of the VLM."""
 
 from __future__ import annotations
 
@@ -6,77 +6,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from realign_pipeline.config.base import Section
+from realign_pipeline.config.base import LoraConfig, Section
 
 
-class TinyModelsConfig(Section):
-    """The tiny Qwen2.5-VL built offline by `realign tiny-models` (random weights, tiny BPE).
-
-    Same architecture class and files as a hub snapshot, only small: tests and the tiny preset
-    load it with the same `from_pretrained` calls as Qwen/Qwen2.5-VL-7B-Instruct.
-    """
-
-    vocab_size: int = Field(
-        ge=300,
-        le=8192,
-        description="Byte-level BPE vocabulary size to train (256 byte tokens + merges); the "
-        "special, tag and real/fake tokens are added on top.",
-    )
-    text_hidden_size: int = Field(gt=0, description="Language model hidden size (7B: 3584).")
-    text_layers: int = Field(gt=0, description="Language model decoder layers (7B: 28).")
-    text_heads: int = Field(gt=0, description="Attention heads (7B: 28).")
-    text_kv_heads: int = Field(gt=0, description="Key/value heads, divides text_heads (7B: 4).")
-    text_intermediate_size: int = Field(gt=0, description="MLP inner size (7B: 18944).")
-    text_mrope_section: list[int] = Field(
-        min_length=3,
-        max_length=3,
-        description="Multimodal RoPE split (temporal, height, width); must sum to "
-        "text_hidden_size / text_heads / 2 (7B: [16, 24, 24]).",
-    )
-    max_position_embeddings: int = Field(gt=0, description="Longest sequence in tokens.")
-    vision_depth: int = Field(gt=0, description="Vision transformer blocks (7B: 32).")
-    vision_hidden_size: int = Field(gt=0, description="Vision transformer width (7B: 1280).")
-    vision_heads: int = Field(gt=0, description="Vision attention heads (7B: 16).")
-    vision_intermediate_size: int = Field(gt=0, description="Vision MLP inner size (7B: 3420).")
-    min_pixels: int = Field(
-        ge=28 * 28, description="Image processor lower bound on pixels per image (28*28 = 784)."
-    )
-    max_pixels: int = Field(
-        ge=28 * 28,
-        description="Image processor upper bound on pixels per image; each 28x28 block is one "
-        "image token, so this bounds the prompt length (56*56 = 3136 -> at most 4 tokens).",
-    )
-
-    @model_validator(mode="after")
-    def _check_shapes(self) -> TinyModelsConfig:
-        if self.text_hidden_size % self.text_heads or self.text_heads % self.text_kv_heads:
-            raise ValueError(
-                f"text_hidden_size ({self.text_hidden_size}) must be divisible by text_heads "
-                f"({self.text_heads}), and text_heads by text_kv_heads ({self.text_kv_heads})"
-            )
-        half_head = self.text_hidden_size // self.text_heads // 2
-        if sum(self.text_mrope_section) != half_head:
-            raise ValueError(
-                f"text_mrope_section {self.text_mrope_section} must sum to "
-                f"text_hidden_size / text_heads / 2 = {half_head}"
-            )
-        if self.vision_hidden_size % self.vision_heads:
-            raise ValueError(
-                f"vision_hidden_size ({self.vision_hidden_size}) must be divisible by "
-                f"vision_heads ({self.vision_heads})"
-            )
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
-        return self
-
-
-class GRPOLoraConfig(Section):
+class GRPOLoraConfig(LoraConfig):
     """Optional LoRA adapters on the language model (PEFT); merged into the saved model."""
 
     enabled: bool = Field(description="Train LoRA adapters instead of all weights.")
-    r: int = Field(gt=0, description="LoRA rank.")
     alpha: int = Field(gt=0, description="LoRA alpha (scaling = alpha / r).")
-    dropout: float = Field(ge=0, lt=1, description="Dropout on the LoRA input.")
     target_modules: list[str] = Field(
         min_length=1,
         description="Module names to adapt, e.g. [q_proj, k_proj, v_proj, o_proj] (the language "
@@ -96,9 +33,9 @@ class ColdStartConfig(Section):
 
     enabled: bool = Field(description="Run the SFT cold start before GRPO.")
     num_examples: int = Field(gt=0, description="Training images used (balanced by label).")
-    epochs: float = Field(gt=0, description="SFT epochs over those examples.")
+    num_train_epochs: float = Field(gt=0, description="SFT epochs over those examples.")
     learning_rate: float = Field(gt=0, description="SFT learning rate.")
-    batch_size: int = Field(gt=0, description="SFT per-device batch size.")
+    per_device_train_batch_size: int = Field(gt=0, description="SFT per-device batch size.")
 
 
 class GRPOEvalConfig(Section):
@@ -117,6 +54,21 @@ class RewardWeightsConfig(Section):
 
     detection: float = Field(ge=0, description="Weight of the detection reward.")
     format: float = Field(ge=0, description="Weight of the format reward.")
+
+
+class LauncherConfig(Section):
+    """How `realign grpo` starts its training processes (see `realign_pipeline.launch`)."""
+
+    config: str | None = Field(
+        description="accelerate config file (paper: deploy/accelerate/zero3.yaml, DeepSpeed "
+        "ZeRO-3), relative to the repository root; null = accelerate's defaults."
+    )
+    num_processes: int = Field(
+        ge=1,
+        description="Training processes, one per GPU (paper: 8). With num_processes > 1 or a "
+        "config, `realign grpo` re-executes itself through `accelerate launch`; 1 and no "
+        "config (tiny preset) = one plain process.",
+    )
 
 
 class GRPOConfig(Section):
@@ -187,12 +139,23 @@ class GRPOConfig(Section):
     vllm_gpu_memory_utilization: float = Field(
         gt=0, le=1, description="GPU memory share vLLM may take in colocate mode."
     )
+    vllm_max_model_length: int | None = Field(
+        gt=0,
+        description="Longest prompt + completion vLLM sizes its KV cache for (system prompt + "
+        "question + image tokens + max_completion_length); null = the model's full context "
+        "(128k for Qwen2.5-VL-7B, far more KV cache than GRPO needs).",
+    )
+    vllm_enable_sleep_mode: bool = Field(
+        description="Colocate mode: offload vLLM's weights and KV cache while the trainer runs "
+        "the optimizer step (less GPU memory, a reload per step)."
+    )
     logging_steps: int = Field(gt=0, description="Log scalars to MLflow every N steps.")
     completions_table_steps: int = Field(
         gt=0, description="Log a table of sampled completions and rewards every N steps."
     )
     save_steps: int = Field(gt=0, description="Write a checkpoint every N steps.")
     save_total_limit: int = Field(gt=0, description="Keep at most this many checkpoints.")
+    launcher: LauncherConfig
     lora: GRPOLoraConfig
     cold_start: ColdStartConfig
     eval: GRPOEvalConfig

@@ -49,6 +49,13 @@ class SourceConfig(Section):
     csv: CsvOptions | None = Field(
         default=None, description="Column names; required for layout csv, absent otherwise."
     )
+    categories: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="aigcdetect only: the <category> folders that belong to the source (e.g. "
+        "ProGAN's 4-class setting: [car, cat, chair, horse]); files of other categories are not "
+        "part of it. Absent: every category (the 20-class setting).",
+    )
 
     @model_validator(mode="after")
     def _csv_options_match_layout(self) -> SourceConfig:
@@ -59,6 +66,11 @@ class SourceConfig(Section):
             )
         if self.layout != "csv" and self.csv is not None:
             raise ValueError(f"source {self.name!r}: `csv` options are only for layout csv")
+        if self.categories is not None and self.layout != "aigcdetect":
+            raise ValueError(
+                f"source {self.name!r}: `categories` filters <generator>/<category>/ folders, "
+                f"so it needs layout aigcdetect (got {self.layout})"
+            )
         return self
 
 
@@ -92,7 +104,7 @@ class IngestConfig(Section):
         description="Remove train images whose bytes also occur in a benchmark (recorded in "
         "leakage.parquet either way, and as rejected with reason leakage when removed).",
     )
-    workers: int = Field(
+    num_workers: int = Field(
         ge=0, description="Decoding processes; 0 uses every core available to this process."
     )
     chunk_size: int = Field(gt=0, description="Files handed to a decoding process at a time.")

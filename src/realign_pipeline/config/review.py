@@ -1,5 +1,5 @@
 """`review` section: the pre-review policy, the Label Studio queue and the import of the experts'
-work (PAPER.md step 3)."""
+work (docs/paper.md step 3)."""
 
 from __future__ import annotations
 

@@ -7,9 +7,9 @@ caption prompt. Every generation is keyed by (image_id, question_id, seed, tempe
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from realign_pipeline.config.base import Section
 
@@ -82,7 +82,28 @@ class GenerationConfig(Section):
         description="torch CPU threads for the transformers backend (0 = torch's default). Tiny "
         "models on a shared CPU run fastest with 1; results may differ across thread counts.",
     )
+    num_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="Worker processes, each generating its `--shard i/N` slice with its own "
+        "engine, then one merge: `auto` = one per visible GPU (per tensor_parallel_size GPUs "
+        "with vLLM; 1 on CPU); N > 1 on CUDA pins worker i to its GPU(s) with "
+        "CUDA_VISIBLE_DEVICES. The table does not depend on it."
+    )
+    min_pixels: int = Field(
+        ge=28 * 28, description="Image processor lower bound on pixels per image (28*28 = 784)."
+    )
+    max_pixels: int = Field(
+        ge=28 * 28,
+        description="Image processor upper bound on pixels per image, for both backends (vLLM "
+        "gets it as mm_processor_kwargs); one image token per 28x28 block, so it bounds prompt "
+        "length and memory (Qwen default 12845056; keep it equal to grpo.max_pixels).",
+    )
     vllm: VllmConfig
+
+    @model_validator(mode="after")
+    def _check_pixels(self) -> GenerationConfig:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
+        return self
 
     @field_validator("seeds")
     @classmethod

@@ -7,12 +7,16 @@ Writes (the manifest folder is replaced as a whole, atomically):
     <out>/bench-<name>.parquet              one per benchmark
     <out>/rejected.parquet                  every file not accepted, with a reason
     <out>/leakage.parquet                   train images whose bytes occur in a benchmark
-    <metrics>                               counts (default metrics/ingest.json)
+    <out>/duplicates.parquet                same bytes twice in one benchmark (kept, reported)
+    <out>/summary.json                      every count: by reason, split, generator, source
+    <metrics>                               headline counts (default metrics/ingest.json)
 
 Decisions, in order: files refused before decoding (layouts.py), files that fail to decode
-(validate.py), exact duplicates (same bytes) in the train pool or within one benchmark (the first
-by source order then path is kept), train/benchmark duplicates (leakage; removed from train when
-`drop_leakage`). Every file seen ends in exactly one manifest or in rejected.parquet.
+(validate.py), exact duplicates (same bytes) in the train pool (the first by source order then
+path is kept), train/benchmark duplicates (leakage; removed from train when `drop_leakage`).
+A benchmark keeps every decodable file of every generator folder, duplicates included, because
+AIGCDetectBenchmark's code counts them all: its copies are listed in duplicates.parquet and
+counted in the metrics. Every file seen ends in exactly one manifest or in rejected.parquet.
 
 Run: `realign ingest --data-root data --out artifacts/manifests --metrics metrics/ingest.json`
 """
@@ -29,6 +33,7 @@ from realign_pipeline.atomic import atomic_dir, atomic_write_json
 from realign_pipeline.config.ingest import IngestConfig
 from realign_pipeline.data.layouts import Entry, scan_source
 from realign_pipeline.data.tables import (
+    DUPLICATES_SCHEMA,
     LEAKAGE_SCHEMA,
     MANIFEST_SCHEMA,
     REJECTED_SCHEMA,
@@ -36,7 +41,9 @@ from realign_pipeline.data.tables import (
 )
 from realign_pipeline.data.validate import FileCheck, check_files
 from realign_pipeline.errors import MissingInputError
+from realign_pipeline.headline import flatten, ingest_headline
 from realign_pipeline.manifest import (
+    DUPLICATES_FILE,
     LABEL_NAMES,
     LEAKAGE_FILE,
     REJECTED_FILE,
@@ -48,6 +55,8 @@ from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker
 
 logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "summary.json"
 
 Row = dict[str, Any]
 
@@ -99,7 +108,7 @@ def _validate(
         [root / e.path for e in candidates],
         max_pixels=cfg.max_pixels,
         min_side=cfg.min_side,
-        workers=cfg.workers,
+        workers=cfg.num_workers,
         chunk_size=cfg.chunk_size,
         pool_min_files=cfg.pool_min_files,
     )
@@ -144,6 +153,31 @@ def _dedupe(rows: list[Row]) -> tuple[list[Row], list[Row]]:
             }
         )
     return list(kept.values()), rejected
+
+
+def _benchmark_duplicates(name: str, rows: list[Row]) -> list[Row]:
+    """Every later copy (by path) of bytes that occur twice or more in benchmark `name`."""
+    first: dict[str, Row] = {}
+    found = []
+    for row in sorted(rows, key=lambda r: r["path"]):
+        seen = first.setdefault(row["image_id"], row)
+        if seen is row:
+            continue
+        same_generator = seen["generator"] == row["generator"]
+        found.append(
+            {
+                "benchmark": name,
+                "image_id": row["image_id"],
+                "path": row["path"],
+                "generator": row["generator"],
+                "label": row["label"],
+                "first_path": seen["path"],
+                "first_generator": seen["generator"],
+                "scope": "within_generator" if same_generator else "across_generators",
+                "label_conflict": seen["label"] != row["label"],
+            }
+        )
+    return found
 
 
 def _find_leakage(
@@ -215,6 +249,7 @@ def _summarise(
     manifests: dict[str, list[Row]],
     rejected: list[Row],
     leakage: list[Row],
+    duplicates: list[Row],
 ) -> dict[str, Any]:
     """The metrics JSON: counts that add up (accepted + rejected == seen).
 
@@ -231,6 +266,10 @@ def _summarise(
         "rejected": len(rejected),
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "leakage": len({r["image_id"] for r in leakage}),
+        "benchmark_duplicates": len(duplicates),
+        "benchmark_duplicates_by_scope": dict(
+            sorted(Counter(r["scope"] for r in duplicates).items())
+        ),
         "normalised": sum(1 for rows in manifests.values() for r in rows if r["normalised"]),
         "splits": {Path(name).stem: len(rows) for name, rows in manifests.items()},
         "generators": {Path(name).stem: _generator_counts(r) for name, r in manifests.items()},
@@ -246,60 +285,70 @@ def _summarise(
 
 
 def _flat_counts(summary: dict[str, Any]) -> dict[str, int]:
-    flat = {k: summary[k] for k in ("seen", "accepted", "rejected", "leakage", "normalised")}
+    keys = ("seen", "accepted", "rejected", "leakage", "benchmark_duplicates", "normalised")
+    flat = {k: summary[k] for k in keys}
     flat.update({f"rejected.{k}": v for k, v in summary["rejected_by_reason"].items()})
     flat.update({f"images.{k}": v for k, v in summary["splits"].items()})
     return flat
 
 
 def _write_outputs(
-    out_dir: Path, manifests: dict[str, list[Row]], rejected: list[Row], leakage: list[Row]
+    out_dir: Path,
+    manifests: dict[str, list[Row]],
+    rejected: list[Row],
+    leakage: list[Row],
+    duplicates: list[Row],
+    summary: dict[str, Any],
 ) -> None:
     with atomic_dir(out_dir) as tmp:
+        atomic_write_json(tmp / SUMMARY_FILE, summary)
         for name, rows in manifests.items():
             write_table(tmp / name, rows, MANIFEST_SCHEMA, ("path",))
         write_table(tmp / REJECTED_FILE, rejected, REJECTED_SCHEMA, ("path", "source"))
         write_table(tmp / LEAKAGE_FILE, leakage, LEAKAGE_SCHEMA, ("train_path", "benchmark_path"))
+        write_table(tmp / DUPLICATES_FILE, duplicates, DUPLICATES_SCHEMA, ("benchmark", "path"))
 
 
 def _assign(
     accepted: dict[str, list[Row]], rejected: list[Row], cfg: IngestConfig, seed: int
-) -> tuple[dict[str, list[Row]], list[Row], list[Row]]:
-    """Dedupe, remove leakage and split: (rows per manifest file, all rejections, leakage)."""
+) -> tuple[dict[str, list[Row]], list[Row], list[Row], list[Row]]:
+    """Dedupe train, remove leakage and split: (rows per manifest file, all rejections, leakage,
+    benchmark duplicates). Benchmarks keep every accepted file."""
     rejected = list(rejected)
     train_names = [s.name for s in cfg.train_sources]
     train_pool, dupes = _dedupe([r for n in train_names for r in accepted[n]])
     rejected += dupes
     benches: dict[str, list[Row]] = {}
+    duplicates: list[Row] = []
     for source in cfg.benchmarks:
-        rows, dupes = _dedupe(accepted[source.name])
-        benches[source.name] = [{**r, "split": "benchmark"} for r in rows]
-        rejected += dupes
+        benches[source.name] = [{**r, "split": "benchmark"} for r in accepted[source.name]]
+        duplicates += _benchmark_duplicates(source.name, benches[source.name])
     train_pool, leakage, leaked = _find_leakage(train_pool, benches, cfg.drop_leakage)
     rejected += leaked
     train, val = _split(train_pool, cfg.val_fraction, seed)
     manifests = {TRAIN_FILE: train, VAL_FILE: val}
     manifests.update({benchmark_file(name): rows for name, rows in benches.items()})
-    return manifests, rejected, leakage
+    return manifests, rejected, leakage, duplicates
 
 
 def _report(
     summary: dict[str, Any],
     counts: dict[str, int],
     tracker: Tracker,
-    metrics_path: str | Path,
+    summary_path: Path,
     rejected_path: Path,
 ) -> None:
     logger.info(
-        "ingest: %d seen, %d accepted, %d rejected %s, %d leaked",
+        "ingest: %d seen, %d accepted, %d rejected %s, %d leaked, %d benchmark duplicates (kept)",
         summary["seen"],
         summary["accepted"],
         summary["rejected"],
         summary["rejected_by_reason"],
         summary["leakage"],
+        summary["benchmark_duplicates"],
     )
     tracker.log_metrics(counts)
-    tracker.log_artifact(metrics_path, "ingest")
+    tracker.log_artifact(summary_path, "ingest")
     tracker.log_artifact(rejected_path, "ingest")
 
 
@@ -317,8 +366,8 @@ def run_ingest(
     Args:
         data_root: folder that every source path (and every manifest path) is relative to.
         out_dir: manifest folder, replaced as a whole.
-        metrics_path: counts JSON (seen, accepted, rejected by reason, leakage, per split and
-            generator).
+        metrics_path: headline counts JSON (`ingest_headline`; every count is in
+            `<out_dir>/summary.json`).
         cfg: the `ingest` params section.
         seed: global seed (chooses the val split together with each image's hash).
         tracker: MLflow run to log counts and the rejected table to.
@@ -337,19 +386,21 @@ def run_ingest(
     scanned = _scan_all(root, cfg)
     accepted, rejected = _validate(root, scanned, cfg)
 
-    manifests, rejected, leakage = _assign(accepted, rejected, cfg, seed)
+    manifests, rejected, leakage, duplicates = _assign(accepted, rejected, cfg, seed)
     out_dir = Path(out_dir)
-    _write_outputs(out_dir, manifests, rejected, leakage)
-    summary = _summarise(scanned, manifests, rejected, leakage)
+    summary = _summarise(scanned, manifests, rejected, leakage, duplicates)
     assert summary["accepted"] + summary["rejected"] == summary["seen"], summary
-    atomic_write_json(metrics_path, summary)
+    _write_outputs(out_dir, manifests, rejected, leakage, duplicates, summary)
+    headline = ingest_headline(summary)
+    atomic_write_json(metrics_path, headline)
 
     counts = _flat_counts(summary)
-    _report(summary, counts, tracker, metrics_path, out_dir / REJECTED_FILE)
+    _report(summary, counts, tracker, out_dir / SUMMARY_FILE, out_dir / REJECTED_FILE)
     outputs = {Path(name).stem: str(out_dir / name) for name in manifests}
     outputs.update(
         rejected=str(out_dir / REJECTED_FILE),
         leakage=str(out_dir / LEAKAGE_FILE),
+        duplicates=str(out_dir / DUPLICATES_FILE),
         metrics=str(metrics_path),
     )
     seen = max(summary["seen"], 1)
@@ -357,6 +408,6 @@ def run_ingest(
         stage="ingest",
         outputs=outputs,
         counts=counts,
-        metrics={"accept_rate": summary["accepted"] / seen},
+        metrics={**flatten(headline), "accept_rate": summary["accepted"] / seen},
         extra={"rejected_by_reason": summary["rejected_by_reason"]},
     )

@@ -9,7 +9,9 @@ Every file found becomes an `Entry`; the ones that cannot be images of this sour
 rejection already (`reject` = (reason, detail)): a name that is not UTF-8, a symlink resolving
 outside the data root, something that is not a regular file, a file in no label folder or an
 unknown one, an unsupported extension. Nothing is skipped silently, so the entries are the
-"files seen" that accepted + rejected must add up to.
+"files seen" that accepted + rejected must add up to. A source's `categories` filter (aigcdetect)
+selects which <category> folders belong to it, e.g. ProGAN's 4-class training setting; files of the
+other categories are not part of that source.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from realign_pipeline.config.ingest import SourceConfig
-from realign_pipeline.errors import InputError, MissingInputError
+from realign_pipeline.errors import ConfigError, InputError, MissingInputError
 from realign_pipeline.paths import PathEscapeError, resolve_within
 
 # Folder names that carry a label, and the label values a CSV may use (compared lower case).
@@ -263,6 +265,25 @@ def scan_csv(
     return sorted(entries, key=lambda e: e.path)
 
 
+def _select_categories(entries: list[Entry], source: SourceConfig, key: str) -> list[Entry]:
+    """The entries under the source's selected category folders (`categories`).
+
+    Raises:
+        ConfigError: a selected category has no folder in the source (a typo would otherwise
+            silently train on fewer classes).
+    """
+    wanted = set(source.categories or ())
+    found = {e.category for e in entries if e.category}
+    missing = sorted(wanted - found)
+    if missing:
+        raise ConfigError(
+            f"{key}.categories: {missing} not found in source {source.name!r} "
+            f"(categories there: {sorted(found) or 'none'})"
+        )
+    # files refused before decoding carry no category: they stay, reported as rejections
+    return [e for e in entries if e.category in wanted or e.reject is not None]
+
+
 def scan_source(
     data_root: Path, source: SourceConfig, key: str, extensions: frozenset[str]
 ) -> list[Entry]:
@@ -277,6 +298,8 @@ def scan_source(
         entries = scan_csv(data_root, source, root, extensions)
     else:
         entries = scan_folder(data_root, source, root, extensions)
+    if source.categories is not None:
+        entries = _select_categories(entries, source, key)
     if not entries:
         what = "rows" if source.layout == "csv" else "files"
         raise InputError(

@@ -10,6 +10,10 @@ rejected.parquet: path (relative to the data root), source, reason, detail, imag
     the bytes were never read).
 leakage.parquet: image_id, train_path, train_source, benchmark, benchmark_path, dropped (whether
     the train copy was removed).
+duplicates.parquet: byte-identical files inside one benchmark, all kept in its manifest (the
+    reference counts every file): benchmark, image_id, path, generator, label, first_path (the
+    first copy by path), first_generator, scope (within_generator | across_generators),
+    label_conflict (the copies carry different labels).
 """
 
 from __future__ import annotations
@@ -56,6 +60,19 @@ LEAKAGE_SCHEMA = pa.schema(
         ("benchmark", pa.string()),
         ("benchmark_path", pa.string()),
         ("dropped", pa.bool_()),
+    ]
+)
+DUPLICATES_SCHEMA = pa.schema(
+    [
+        ("benchmark", pa.string()),
+        ("image_id", pa.string()),
+        ("path", pa.string()),
+        ("generator", pa.string()),
+        ("label", pa.int8()),
+        ("first_path", pa.string()),
+        ("first_generator", pa.string()),
+        ("scope", pa.string()),
+        ("label_conflict", pa.bool_()),
     ]
 )
 assert tuple(MANIFEST_SCHEMA.names[: len(MANIFEST_COLUMNS)]) == MANIFEST_COLUMNS

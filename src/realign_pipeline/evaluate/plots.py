@@ -20,26 +20,40 @@ from realign_pipeline.atomic import atomic_path, atomic_write_text
 from realign_pipeline.evaluate.metrics import compute_roc
 from realign_pipeline.evaluate.perturb import NONE, Perturbation
 
-__all__ = ["write_plots"]
+__all__ = ["GENERATORS_FILE", "generator_table", "write_plots"]
+
+GENERATORS_FILE = "generators.csv"
+_GENERATOR_COLUMNS = [
+    "n_real", "n_fake", "acc", "real_acc", "fake_acc", "ap", "best_acc", "best_threshold", "ece",
+]  # fmt: skip
+
+
+def generator_table(metrics: dict[str, dict[str, dict]]) -> pd.DataFrame:
+    """Every per-generator number: one row per benchmark, condition and generator.
+
+    Columns: name (`<benchmark>/<generator>`), benchmark, condition, generator, then n_real,
+    n_fake, acc, real_acc, fake_acc, ap, best_acc, best_threshold, ece (empty when undefined).
+    """
+    rows = [
+        {
+            "name": f"{bench}/{gen}",
+            "benchmark": bench,
+            "condition": condition,
+            "generator": gen,
+            **{key: m.get(key) for key in _GENERATOR_COLUMNS},
+        }
+        for bench, conditions in metrics.items()
+        for condition, values in conditions.items()
+        for gen, m in values.get("generators", {}).items()
+    ]
+    columns = ["name", "benchmark", "condition", "generator", *_GENERATOR_COLUMNS]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _accuracy_table(metrics: dict[str, dict[str, dict]]) -> pd.DataFrame:
-    rows = []
-    for bench, conditions in metrics.items():
-        for gen, m in conditions.get(NONE, {}).get("generators", {}).items():
-            rows.append(
-                {
-                    "name": f"{bench}/{gen}",
-                    "benchmark": bench,
-                    "generator": gen,
-                    "acc": m["acc"],
-                    "real_acc": m["real_acc"],
-                    "fake_acc": m["fake_acc"],
-                }
-            )
-    return pd.DataFrame(
-        rows, columns=["name", "benchmark", "generator", "acc", "real_acc", "fake_acc"]
-    )
+    table = generator_table(metrics)
+    table = table[table["condition"] == NONE].reset_index(drop=True)
+    return table[["name", "benchmark", "generator", "acc", "real_acc", "fake_acc"]]
 
 
 def _robustness_table(

@@ -1,13 +1,17 @@
 """Preprocessing policies: how a decoded (and perturbed) PIL image becomes the detector's input.
 
-- `resize_center_crop` (AIGCDetectBenchmark): shorter side resized (bilinear, antialiased) to
-  round(image_size * resize_scale), then centre-cropped to image_size (256 -> 224 there).
+- `model` (default): the detector's own transform (`create_model_transform(spec)`, read from the
+  exported `detector.json`): open_clip's resize of the shorter side + centre crop with the
+  model's interpolation, exactly what the image tower saw in alignment training.
+- `aigcdetect`: AIGCDetectBenchmark's evaluation code (`data/process.py::processing` with
+  `custom_resize`): `transforms.Resize((loadSize, loadSize))` — a square resize that ignores the
+  aspect ratio, torchvision's default bilinear (their `rz_interp` option is parsed but never
+  passed) — then `CenterCrop(CropSize)`; loadSize = round(image_size * resize_scale) (256 for
+  224, 384 for 336).
 - `center_crop` (UniFD): centre-crop to image_size without resizing; images smaller than the
   crop are zero-padded (torchvision's `CenterCrop`), so small images see a black border.
-- `model`: the detector's own transform (`create_model_transform(spec)`), e.g. open_clip's
-  resize + centre-crop with the model's interpolation.
 
-The first two normalise with the detector spec's mean and std, so only the geometry differs.
+The last two normalise with the detector spec's mean and std, so only the geometry differs.
 """
 
 from __future__ import annotations
@@ -29,13 +33,15 @@ def _normalise(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
     return [transforms.ToTensor(), transforms.Normalize(list(mean), list(std))]
 
 
-def _resize_center_crop(
+def _aigcdetect(
     image_size: int, mean: Sequence[float], std: Sequence[float], resize_scale: float
 ) -> Preprocess:
-    resize = round(image_size * resize_scale)
+    load_size = round(image_size * resize_scale)
     return transforms.Compose(
         [
-            transforms.Resize(resize, interpolation=transforms.InterpolationMode.BILINEAR),
+            transforms.Resize(
+                (load_size, load_size), interpolation=transforms.InterpolationMode.BILINEAR
+            ),
             transforms.CenterCrop(image_size),
             *_normalise(mean, std),
         ]
@@ -50,7 +56,7 @@ def _center_crop(
 
 
 _POLICIES: dict[str, Callable[..., Preprocess]] = {
-    "resize_center_crop": _resize_center_crop,
+    "aigcdetect": _aigcdetect,
     "center_crop": _center_crop,
 }
 
@@ -74,7 +80,7 @@ def create_preprocess(
     Args:
         policy: one of `list_policies()`.
         image_size, mean, std: from the detector spec.
-        resize_scale: resize-before-crop ratio of `resize_center_crop`.
+        resize_scale: loadSize / CropSize of `aigcdetect`.
         model_transform: the detector's own transform, required for `model`.
 
     Raises:

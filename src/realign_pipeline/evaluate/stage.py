@@ -4,8 +4,12 @@ Reads:  `<detector>/` (detector.json + detector.safetensors), `<manifests>/bench
         for each name in `evaluate.benchmarks`, and the images under `<data_root>`.
 Writes: `<out>/predictions.parquet` (image_id, benchmark, generator, category, label, p_fake,
         perturbation), `<out>/failures.parquet` (images that could not be scored, with a reason),
-        `<out>/metrics.json` (the same as the metrics file), `<out>/report.md`, `<out>/plots/`
-        (see `plots.py`), and `<metrics>` (metrics/eval.json, for `dvc metrics show/diff`).
+        `<out>/metrics.json` (every number: per benchmark, condition and generator),
+        `<out>/generators.csv` (the same per generator, one row per benchmark/condition/generator),
+        `<out>/report.md`, `<out>/plots/` (see `plots.py`), and for `dvc metrics` the headline
+        numbers (`realign_pipeline.headline`): `<metrics>` (metrics/eval.json: mAcc, mAP,
+        best-threshold acc, ECE per benchmark) and `<robustness>` (metrics/robustness.json: mAcc
+        per benchmark and perturbation).
 
 Run it with `realign evaluate` (see docs/evaluate.md).
 """
@@ -29,8 +33,8 @@ from realign_pipeline.atomic import (
 )
 from realign_pipeline.config.evaluate import EvaluateConfig
 from realign_pipeline.evaluate.metrics import summarise_predictions
-from realign_pipeline.evaluate.perturb import NONE, Perturbation, create_perturbations
-from realign_pipeline.evaluate.plots import write_plots
+from realign_pipeline.evaluate.perturb import Perturbation, create_perturbations
+from realign_pipeline.evaluate.plots import GENERATORS_FILE, generator_table, write_plots
 from realign_pipeline.evaluate.predict import (
     FAILURE_COLUMNS,
     ScoreFn,
@@ -38,6 +42,7 @@ from realign_pipeline.evaluate.predict import (
 )
 from realign_pipeline.evaluate.preprocess import Preprocess, create_preprocess
 from realign_pipeline.evaluate.report import render_report
+from realign_pipeline.headline import eval_headline, flatten, robustness_headline
 from realign_pipeline.manifest import benchmark_file, read_manifest
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker
@@ -68,7 +73,7 @@ FAILURE_SCHEMA = pa.schema(
         ("reason", pa.string()),
     ]
 )
-_SORT = ["generator", "category", "label", "image_id"]
+_SORT = ["generator", "category", "label", "image_id", "path"]
 
 
 def _read_benchmarks(manifests: Path, names: list[str]) -> dict[str, pd.DataFrame]:
@@ -133,13 +138,11 @@ def _read_scores(path: Path) -> pd.DataFrame:
 
 
 def flat_metrics(metrics: dict[str, dict[str, dict]]) -> dict[str, float]:
-    """MLflow-style flat metrics: `<bench>.<condition>.macc`, `<bench>.<condition>.<gen>.acc`."""
-    flat: dict[str, float] = {}
+    """MLflow metrics: the headline (`<bench>.macc`, `<bench>.<condition>.macc`, ...) and the
+    per-generator detail (`<bench>.<condition>.<gen>.acc`)."""
+    flat = {**flatten(eval_headline(metrics)), **flatten(robustness_headline(metrics))}
     for bench, conditions in metrics.items():
         for cond, m in conditions.items():
-            for key in ("macc", "map", "best_acc", "ece"):
-                if m[key] is not None:
-                    flat[f"{bench}.{cond}.{key}"] = m[key]
             for gen, g in m["generators"].items():
                 for key in ("acc", "real_acc", "fake_acc", "ap"):
                     if g[key] is not None:
@@ -156,6 +159,7 @@ def evaluate_scorer(
     metrics_path: Path,
     cfg: EvaluateConfig,
     *,
+    robustness_path: Path | None = None,
     tracker: Tracker | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> StageResult:
@@ -183,6 +187,7 @@ def evaluate_scorer(
         failed = {name: sum(f["benchmark"] == name for f in failures) for name in frames}
         document = {"benchmarks": metrics, "failed_images": failed}
         atomic_write_json(tmp / "metrics.json", document)
+        atomic_write_text(tmp / GENERATORS_FILE, generator_table(metrics).to_csv(index=False))
         report = render_report(
             metrics,
             failed,
@@ -192,7 +197,10 @@ def evaluate_scorer(
         )
         atomic_write_text(tmp / "report.md", report)
         write_plots(predictions, metrics, perturbations, tmp)
-    atomic_write_json(metrics_path, document)
+    headline, robustness = eval_headline(metrics), robustness_headline(metrics)
+    atomic_write_json(metrics_path, headline)
+    if robustness_path is not None:
+        atomic_write_json(robustness_path, robustness)
     tracker.log_artifact(out_dir / "plots", "plots")
     tracker.log_artifact(out_dir / "report.md")
     tracker.log_metrics(flat_metrics(metrics))
@@ -210,11 +218,7 @@ def evaluate_scorer(
             "failed": len(failures),
             "conditions": len(perturbations),
         },
-        metrics={
-            f"{b}.macc": c[NONE]["macc"]
-            for b, c in metrics.items()
-            if NONE in c and c[NONE]["macc"] is not None
-        },
+        metrics={**flatten(headline), **flatten(robustness)},
     )
 
 
@@ -240,6 +244,7 @@ def run_evaluate(
     metrics_path: Path,
     cfg: EvaluateConfig,
     *,
+    robustness_path: Path | None = None,
     tracker: Tracker | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> StageResult:
@@ -260,6 +265,7 @@ def run_evaluate(
         out_dir,
         metrics_path,
         cfg,
+        robustness_path=robustness_path,
         tracker=tracker,
         progress=progress,
     )

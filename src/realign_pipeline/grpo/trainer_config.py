@@ -17,7 +17,12 @@ __all__ = ["create_grpo_args", "create_peft_config", "create_sft_args"]
 
 
 def _common(cfg: GRPOConfig, output_dir: Path, seed: int, report_to: str) -> dict[str, Any]:
+    import torch
+
     return {
+        # Without a GPU, say so: only then do the ranks of `accelerate launch` join one job
+        # (gloo) instead of each training alone.
+        "use_cpu": not torch.cuda.is_available(),
         "output_dir": str(output_dir),
         "seed": seed,
         "data_seed": seed,
@@ -65,6 +70,8 @@ def create_grpo_args(cfg: GRPOConfig, output_dir: Path, *, seed: int, report_to:
             use_vllm=cfg.use_vllm,
             vllm_mode=cfg.vllm_mode,
             vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+            vllm_max_model_length=cfg.vllm_max_model_length,
+            vllm_enable_sleep_mode=cfg.vllm_enable_sleep_mode,
             logging_steps=cfg.logging_steps,
             save_steps=cfg.save_steps,
             save_total_limit=cfg.save_total_limit,
@@ -83,8 +90,8 @@ def create_sft_args(cfg: GRPOConfig, output_dir: Path, *, seed: int) -> Any:
     return SFTConfig(
         **common,
         learning_rate=cfg.cold_start.learning_rate,
-        num_train_epochs=cfg.cold_start.epochs,
-        per_device_train_batch_size=cfg.cold_start.batch_size,
+        num_train_epochs=cfg.cold_start.num_train_epochs,
+        per_device_train_batch_size=cfg.cold_start.per_device_train_batch_size,
         lr_scheduler_type="constant",
         logging_steps=1,
         completion_only_loss=True,

@@ -1,6 +1,5 @@
-"""Vision-language models: the loader every stage uses and the offline tiny builder."""
+"""Vision-language models: the loader every stage uses (the tiny builder is in tiny_models)."""
 
-from realign_pipeline.models.tiny_vlm import build_tiny_vlm
 from realign_pipeline.models.vlm import load_processor, load_vlm
 
-__all__ = ["build_tiny_vlm", "load_processor", "load_vlm"]
+__all__ = ["load_processor", "load_vlm"]

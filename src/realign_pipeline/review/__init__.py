@@ -1,5 +1,5 @@
-"""Expert review (PAPER.md step 3): the Label Studio queue, the import of the experts' work, the
-unattended `auto` policy and the image-text pairs for alignment.
+"""Expert review (docs/paper.md step 3): the Label Studio queue, the import of the experts'
+work, the unattended `auto` policy and the image-text pairs for alignment.
 
 Entry points: `run_review_export` (samples -> queue), `run_review_import` (queue + export ->
 pairs), `check_export` (validate a submitted export before resuming a paused flow).

@@ -18,6 +18,7 @@ from typing import Any
 
 from realign_pipeline.atomic import atomic_write_json, atomic_write_parquet
 from realign_pipeline.config.review import ReviewConfig
+from realign_pipeline.headline import flatten, review_headline
 from realign_pipeline.results import StageResult
 from realign_pipeline.review.outcomes import (
     auto_outcomes,
@@ -121,7 +122,7 @@ def run_review_import(
         data_root: root that image references must stay inside.
         pairs_path: pairs.parquet to write.
         report_path: import_report.json to write.
-        metrics_path: metrics JSON (counts per outcome) to write.
+        metrics_path: headline metrics JSON (`review_headline`: counts per outcome) to write.
         cfg: the review section (`mode` picks auto or human).
         export_path: the experts' export in human mode (default `cfg.export_path`).
         captions_path: captions.parquet; absent or None gives null caption variants.
@@ -142,9 +143,9 @@ def run_review_import(
     atomic_write_parquet(pairs_path, pairs_to_arrow(pairs))
     atomic_write_json(report_path, report)
     rate = float(len(pairs)) / len(queue) if len(queue) else 0.0
-    atomic_write_json(metrics_path, {**counts, "accept_rate": rate})
+    headline = review_headline(counts, rate)
+    atomic_write_json(metrics_path, headline)
     logger.info("review import (%s): %s", cfg.mode, counts)
-    tracker.log_metrics({f"review_{k}": v for k, v in counts.items()})
     tracker.log_artifact(report_path, "review")
     return StageResult(
         stage="review_import",
@@ -154,6 +155,6 @@ def run_review_import(
             "metrics": str(metrics_path),
         },
         counts=counts,
-        metrics={"pairs": float(len(pairs)), "accept_rate": rate},
+        metrics=flatten(headline),
         extra={"mode": cfg.mode, "export_format": head["export_format"]},
     )

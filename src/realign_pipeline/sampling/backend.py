@@ -34,6 +34,13 @@ class GenerationSettings:
     dtype: str
     device: str
     cpu_threads: int = 0
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+
+    def pixel_bounds(self) -> dict[str, int]:
+        """The image processor's `min_pixels`/`max_pixels` overrides that are set."""
+        bounds = {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels}
+        return {k: v for k, v in bounds.items() if v is not None}
 
 
 @dataclass(frozen=True)

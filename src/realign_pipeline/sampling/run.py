@@ -24,6 +24,7 @@ import pandas as pd
 from realign_pipeline.atomic import atomic_write_json
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
 from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.headline import caption_headline, flatten, sample_headline
 from realign_pipeline.images import ImageRejected, load_image
 from realign_pipeline.manifest import image_path, read_manifest
 from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
@@ -55,6 +56,7 @@ __all__ = ["OUTPUT_FILES", "REJECTED_FILE", "create_backend", "run_sample", "tas
 
 OUTPUT_FILES: dict[str, str] = {"reasoning": "samples.parquet", "caption": "captions.parquet"}
 STAGE_NAMES: dict[str, str] = {"reasoning": "sample", "caption": "caption"}
+HEADLINES = {"reasoning": sample_headline, "caption": caption_headline}  # metrics file content
 REJECTED_FILE = "rejected.parquet"
 ProgressHook = Callable[[int, int], None]
 
@@ -87,6 +89,8 @@ def _settings(cfg: SampleConfig | CaptionConfig, system_prompt: str | None) -> G
         dtype=cfg.dtype,
         device=cfg.device,
         cpu_threads=cfg.cpu_threads,
+        min_pixels=cfg.min_pixels,
+        max_pixels=cfg.max_pixels,
     )
 
 
@@ -123,6 +127,7 @@ def _fingerprint(
         "batch_size": cfg.batch_size,
         "dtype": settings.dtype,
         "cpu_threads": settings.cpu_threads,
+        **settings.pixel_bounds(),
     }
 
 
@@ -338,7 +343,8 @@ def _finish(
     counts.update(generated=len(samples), rejected=len(rejected))
     assert counts["generated"] + counts["rejected"] == counts["planned"], counts
     metrics = compute_metrics(samples, gen_seconds, task)
-    atomic_write_json(metrics_path, {**metrics, "counts": counts})
+    headline = HEADLINES[task](metrics, counts)
+    atomic_write_json(metrics_path, headline)
     logger.info("%s: %d rows, %d rejected -> %s", task, len(samples), len(rejected), out_file)
     return StageResult(
         stage=STAGE_NAMES[task],
@@ -348,6 +354,6 @@ def _finish(
             "metrics": str(metrics_path),
         },
         counts=counts,
-        metrics=metrics,
+        metrics={**metrics, **flatten(headline)},
         extra=extra,
     )

@@ -63,7 +63,7 @@ class TransformersBackend:
         self.model_id = model_name
         self.settings = settings
         self.model, self.processor = load_vlm(
-            model_name, dtype=settings.dtype, device=settings.device
+            model_name, dtype=settings.dtype, device=settings.device, **settings.pixel_bounds()
         )
         self.model.eval()
         self.processor.tokenizer.padding_side = "left"  # completions start at one position

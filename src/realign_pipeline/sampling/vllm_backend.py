@@ -18,7 +18,7 @@ from realign_pipeline.sampling.backend import Generation, GenerationSettings, re
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["VllmBackend", "VllmRequest", "build_requests", "import_vllm"]
+__all__ = ["VllmBackend", "VllmRequest", "build_requests", "engine_kwargs", "import_vllm"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,25 @@ def build_requests(
     ]
 
 
+def engine_kwargs(model_name: str, settings: GenerationSettings, cfg: VllmConfig) -> dict[str, Any]:
+    """Keyword arguments of `vllm.LLM`: the `vllm` section plus the stage's dtype and pixel bounds.
+
+    The pixel bounds go to vLLM's own Qwen2.5-VL processor (`mm_processor_kwargs`), so an image
+    becomes as many tokens as with the transformers backend and in GRPO.
+    """
+    kwargs: dict[str, Any] = {
+        "model": model_name,
+        "dtype": settings.dtype,
+        "tensor_parallel_size": cfg.tensor_parallel_size,
+        "gpu_memory_utilization": cfg.gpu_memory_utilization,
+        "max_model_len": cfg.max_model_len,
+        "limit_mm_per_prompt": {"image": cfg.limit_images_per_prompt},
+    }
+    if settings.pixel_bounds():
+        kwargs["mm_processor_kwargs"] = settings.pixel_bounds()
+    return kwargs
+
+
 def import_vllm() -> Any:
     """Import vllm or explain how to get it.
 
@@ -87,15 +106,8 @@ class VllmBackend:
         self.model_id = model_name
         self.settings = settings
         self._sampling_params = vllm.SamplingParams
-        self.processor = AutoProcessor.from_pretrained(model_name)
-        self.llm = vllm.LLM(
-            model=model_name,
-            dtype=settings.dtype,
-            tensor_parallel_size=cfg.tensor_parallel_size,
-            gpu_memory_utilization=cfg.gpu_memory_utilization,
-            max_model_len=cfg.max_model_len,
-            limit_mm_per_prompt={"image": cfg.limit_images_per_prompt},
-        )
+        self.processor = AutoProcessor.from_pretrained(model_name, **settings.pixel_bounds())
+        self.llm = vllm.LLM(**engine_kwargs(model_name, settings, cfg))
 
     def generate(
         self, images: list[Any], questions: list[str], seed: int, temperature: float

@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from realign_pipeline.models.tiny_vlm import ANSWER_TOKENS, SPECIAL_TOKENS
 from realign_pipeline.prompts import build_messages
+from realign_pipeline.tiny_models.vlm import ANSWER_TOKENS, SPECIAL_TOKENS
 
 
 def _image(seed: int = 0, size: tuple[int, int] = (40, 48)) -> Image.Image:
@@ -87,7 +87,7 @@ def test_image_resolution_follows_config(tiny_vlm_dir: Path, tiny_cfg) -> None:
 def test_config_rejects_inconsistent_shapes(tiny_cfg, update: dict, key: str) -> None:
     from pydantic import ValidationError
 
-    from realign_pipeline.config.grpo import TinyModelsConfig
+    from realign_pipeline.config.tiny_models import TinyModelsConfig
 
     with pytest.raises(ValidationError, match=key):
         TinyModelsConfig.model_validate({**tiny_cfg.model_dump(), **update})

@@ -6,14 +6,14 @@ Writes (to `out_dir`, atomically): `config.json`, `generation_config.json`, `mod
 back with `load_vlm(out_dir)` (or `AutoProcessor` / `AutoModelForImageTextToText`) takes the same
 code path as the real Qwen/Qwen2.5-VL-7B-Instruct.
 
-Pitfalls handled here (see DESIGN.md):
+Pitfalls handled here:
 - the tokenizer holds Qwen's special tokens, and `<think>`, `</think>`, `<answer>`, `</answer>`,
   `real`, `fake` as single tokens, so even a random model sometimes writes a parseable answer;
 - `mrope_section` must sum to half the text head size;
 - the model is a folder on disk, so `from_pretrained` records it as `_name_or_path`, which TRL
   uses to rebuild the reference model when beta > 0.
 
-Run: `realign tiny-models --out artifacts/tiny_models/vlm`.
+Built by the tiny_models stage (`tiny_models.stage.run_tiny_models`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 
 from realign_pipeline.atomic import atomic_dir
-from realign_pipeline.config.grpo import TinyModelsConfig
+from realign_pipeline.config.tiny_models import TinyModelsConfig
 from realign_pipeline.prompts import COLD_START_REASONING, DEFAULT_SYSTEM_PROMPT, PAPER_QUESTION
 
 __all__ = ["ANSWER_TOKENS", "QWEN_CHAT_TEMPLATE", "SPECIAL_TOKENS", "build_tiny_vlm"]

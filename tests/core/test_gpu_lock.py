@@ -1,0 +1,87 @@
+"""requirements-gpu.lock: the pins shared with requirements.lock, and pip's resolver accepts it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GPU_LOCK = ROOT / "requirements-gpu.lock"
+CPU_LOCK = ROOT / "requirements.lock"
+# The code paths under test: these must be the very versions tested on CPU.
+MUST_MATCH = {
+    "torch", "torchvision", "transformers", "trl", "peft", "accelerate", "datasets",
+    "open-clip-torch", "safetensors", "tokenizers", "numpy", "pandas", "pyarrow", "pydantic",
+    "mlflow", "dvc", "pillow", "scikit-learn",
+}  # fmt: skip
+# vllm needs fastapi<0.137 and prefect>=3.8.4 needs fastapi>=0.139 (see the lock's header).
+ALLOWED_TO_DIFFER = {
+    "fastapi", "prefect", "prefect-kubernetes", "apprise", "python-slugify", "pyjwt",
+    "packaging", "cuda-bindings", "opencv-python-headless",
+}  # fmt: skip
+
+
+def _norm(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def read_lock(path: Path) -> dict[str, str]:
+    """name -> version of every `name==version` line (comments and blanks skipped)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"{path.name}: not an exact pin: {line!r}"
+            pins[_norm(name)] = version
+    return pins
+
+
+def test_gpu_lock_pins_the_cpu_lock_versions() -> None:
+    gpu, cpu = read_lock(GPU_LOCK), read_lock(CPU_LOCK)
+    assert {"vllm", "deepspeed"} <= gpu.keys()
+    assert not MUST_MATCH & ALLOWED_TO_DIFFER
+    differ = {n: (cpu[n], gpu[n]) for n in cpu.keys() & gpu.keys() if cpu[n] != gpu[n]}
+    assert set(differ) <= ALLOWED_TO_DIFFER, f"undocumented differences: {differ}"
+    assert MUST_MATCH <= gpu.keys() & cpu.keys()
+
+
+def test_gpu_lock_lists_every_dependency_of_the_project() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = {_norm(dep.split("==")[0].split("[")[0]) for dep in project["dependencies"]}
+    assert names <= read_lock(GPU_LOCK).keys()
+
+
+def _pip(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_pip_resolves_the_gpu_lock(tmp_path: Path) -> None:
+    """pip's resolver accepts the whole lock (no GPU needed), and the lock is closed: nothing new.
+
+    Needs the package index; skipped only when the index cannot be reached.
+    """
+    probe = _pip("index", "versions", "vllm", timeout=120)
+    if probe.returncode != 0 or "0.33.0" not in probe.stdout:
+        pytest.skip(f"package index unreachable: {probe.stderr.strip()[-300:]}")
+    report = tmp_path / "report.json"
+    result = _pip(
+        "install", "--dry-run", "--ignore-installed", "--quiet", "--report", str(report),
+        "-r", str(GPU_LOCK), timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    resolved = {
+        _norm(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in json.loads(report.read_text(encoding="utf-8"))["install"]
+    }
+    assert resolved == read_lock(GPU_LOCK)
