@@ -21,4 +21,4 @@ fi
 
 python -m flows.pipeline
 dvc push -q || echo "[pipeline] note: dvc push to the default remote failed" >&2
-echo "[pipeline] done: dvc metrics show | dvc plots show | mlflow ui --backend-store-uri sqlite:///mlflow.db"
+echo "[pipeline] done: dvc metrics show metrics/eval.json | dvc plots show | mlflow ui --backend-store-uri sqlite:///mlflow.db"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -199,3 +200,80 @@ def test_text_ablation_runs_two_variants_end_to_end(pipeline) -> None:
     exp = client.get_experiment_by_name("realign").experiment_id
     runs = client.search_runs([exp], filter_string="tags.ablation = 'text/label_only'")
     assert {"ablate", "align", "evaluate"} <= {r.data.tags["realign.stage"] for r in runs}
+
+
+# The DVC views of the README's "Comparing ablations"; each fits a 120-column terminal.
+EXP_SHOW = (
+    "dvc exp show --only-changed"
+    " --drop '(?!Experiment|align\\.(text_variant|strategy|finetune)|[^.]+\\.(macc|map)$)'"
+)
+VIEWS = (
+    "dvc metrics show metrics/eval.json",
+    "dvc metrics show metrics/robustness.json",
+    EXP_SHOW,
+    "dvc metrics diff --all {full} {label_only}",  # two experiments, one row per number
+)
+PLOT_TITLES = (
+    "ReAlign training loss",
+    "Per-generator accuracy (clean)",
+    "Robustness (mAcc per perturbation)",
+    "ROC (clean, pooled per benchmark)",
+)
+
+
+def _dvc_view(ws: Path, env: dict, command: str) -> str:
+    """A DVC command's stdout at its natural width (a 1000-column console cuts nothing)."""
+    proc = subprocess.run(
+        shlex.split(command), cwd=ws, env={**env, "COLUMNS": "1000"},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{command}: {proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _plot_titles(shown: dict) -> dict[str, list]:
+    """Title -> revisions of each plot in `dvc plots show/diff --json`."""
+    return {
+        p["content"]["title"]["text"]: p["revisions"] for plots in shown.values() for p in plots
+    }
+
+
+def test_dvc_views_fit_120_columns_and_plots_render(pipeline, tmp_path) -> None:
+    ws, env = pipeline["ws"], pipeline["env"]
+    ablate = ["realign", "ablate", "text", "-s", "ablate.text_variants=[full,label_only]"]
+    proc = subprocess.run(ablate, cwd=ws, env=env, capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-4000:]  # nothing runs after the ablation test
+    experiments = json.loads(proc.stdout)["experiments"]
+    full, label_only = experiments["text/full"], experiments["text/label_only"]
+    readme = (REPO / "README.md").read_text()
+    for view in VIEWS:
+        documented = view.format(full="text-full-<hash>", label_only="text-label_only-<hash>")
+        assert documented in readme, f"README's 'Comparing ablations' should show {documented!r}"
+        command = view.format(full=full, label_only=label_only)
+        out = _dvc_view(ws, env, command)
+        width = max(len(line) for line in out.splitlines())
+        assert width <= 120, f"{command}: {width} columns\n{out}"
+        assert "\u2026" not in out and "macc" in out, out  # nothing elided, mAcc shown
+    table = _dvc_view(ws, env, EXP_SHOW)
+    for name in ("align.text_variant", "demo.macc", "demo.map", full, label_only):
+        assert name in table, table
+
+    shown = _plot_titles(json.loads(_dvc_view(ws, env, "dvc plots show --json"))["data"])
+    _sh(ws, "dvc", "plots", "show", "-o", str(tmp_path / "show"), env=env)
+    page = (tmp_path / "show" / "index.html").read_text()
+    diff = json.loads(_dvc_view(ws, env, f"dvc plots diff {full} {label_only} --json"))
+    side_by_side = _plot_titles(diff["data"])
+    _sh(ws, "dvc", "plots", "diff", full, label_only, "-o", str(tmp_path / "diff"), env=env)
+    diff_page = (tmp_path / "diff" / "index.html").read_text()
+    for title in PLOT_TITLES:
+        assert shown[title] == ["workspace"] and title in page, title
+        assert side_by_side[title] == [full, label_only] and title in diff_page, title
+
+
+def test_metrics_diff_between_two_runs_of_one_commit_is_empty(pipeline) -> None:
+    ws, env = pipeline["ws"], pipeline["env"]
+    _sh(ws, "git", "add", "dvc.lock", "metrics", "params.yaml", "data.dvc", env=env)
+    _sh(ws, "git", "commit", "-qm", "run", env=env)
+    stages = ("ingest", "review_import", "evaluate")
+    _sh(ws, "dvc", "repro", "--force", "--single-item", *stages, env=env)
+    assert _dvc_view(ws, env, "dvc metrics diff").strip() == ""  # no timings, no counters
