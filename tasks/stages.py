@@ -2,19 +2,22 @@
 
 Each task opens the stage's nested MLflow run under the flow's parent run, runs the DVC stage in a
 subprocess that logs into that run (`REALIGN_RUN_ID`), forwards the stage's output to Prefect's
-run logger, keeps a progress artifact up to date for long stages, and publishes the stage's
-metrics as a table artifact. Only transient failures (DVC lock contention, an unreachable server)
+run logger as one record per event at its level (`tasks.stage_log`), publishes the stage's JSON
+result and its metrics as artifacts, and keeps a progress artifact (done/total, rate, ETA) up to
+date for long stages. Only transient failures (DVC lock contention, an unreachable server)
 are retried, with backoff.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import (
+    create_markdown_artifact,
     create_progress_artifact,
     create_table_artifact,
     update_progress_artifact,
@@ -32,6 +35,7 @@ from realign_pipeline.tracking import (
     run_url,
     tracker_for,
 )
+from realign_pipeline.tracking.registry import tag_run_versions
 from tasks.dvc_runner import (
     DvcRun,
     StageFailedError,
@@ -41,6 +45,7 @@ from tasks.dvc_runner import (
     stage_metrics,
 )
 from tasks.report import progress_text
+from tasks.stage_log import StageLog
 
 PROGRESS_STAGES = {"grpo", "sample", "caption", "align", "evaluate"}
 
@@ -83,6 +88,17 @@ def _flow_run_id() -> str:
     if flow_run is None and getattr(ctx, "task_run", None) is not None:
         return str(ctx.task_run.flow_run_id or "")
     return str(flow_run.id) if flow_run else ""
+
+
+def _publish_summary(stage: str, summary: dict) -> None:
+    """The stage's JSON result as a markdown artifact (one log record points at it)."""
+    key = f"summary-{stage.replace('_', '-')}"
+    create_markdown_artifact(
+        key=key,
+        markdown=f"```json\n{json.dumps(summary, indent=2, sort_keys=True)}\n```",
+        description=f"{stage}: the stage's result (outputs, counts, metrics)",
+    )
+    get_run_logger().info("%s: result published as artifact %s", stage, key)
 
 
 @task(
@@ -146,9 +162,13 @@ def run_stage(
         if known_skip:
             result = DvcRun(stage=stage, ran=False, duration_s=0.0)
         else:
-            result = run_dvc_stage(
-                root, stage, force=force, env=env, on_line=logger.info, on_progress=on_progress
-            )
+            output = StageLog(logger.log, lambda summary: _publish_summary(stage, summary))
+            try:
+                result = run_dvc_stage(
+                    root, stage, force=force, env=env, on_line=output.feed, on_progress=on_progress
+                )
+            finally:
+                output.close()
     except StageFailedError:
         end_run(params.tracking, run_id, "FAILED")
         raise
@@ -157,6 +177,7 @@ def run_stage(
     tracker = tracker_for(params.tracking, run_id)
     status = "ran" if result.ran else "restored" if result.restored else "skipped"
     tracker.set_tags({"dvc.stage_hash": stage_hash, "realign.status": status})
+    tag_run_versions(tracker, {"dvc.stage_hash": stage_hash})  # lineage of a registered detector
     if not result.ran:
         tracker.log_metrics(metrics)  # a skipped stage still shows its (unchanged) numbers
     end_run(params.tracking, run_id)

@@ -283,7 +283,7 @@ def run_align(
     outputs = {"report_dir": str(report_dir), "checkpoint": str(ckpt_dir)}
     complete = progress.epoch >= cfg.num_train_epochs
     if complete:
-        outputs["detector"] = str(_export(model, out_dir, tracker))
+        outputs["detector"] = str(_export(model, out_dir, tracker, cfg, metrics))
         if metrics_path is not None:
             atomic_write_json(metrics_path, align_headline(metrics))
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
@@ -309,12 +309,22 @@ def _text_embeddings(
     return texts.to(device), n_encoded
 
 
-def _export(model: ReAlignModel, out_dir: Path, tracker: Tracker) -> Path:
-    """Write the merged detector and log it to MLflow as a pyfunc model."""
+def _export(
+    model: ReAlignModel,
+    out_dir: Path,
+    tracker: Tracker,
+    cfg: AlignConfig,
+    metrics: dict[str, float],
+) -> Path:
+    """Write the merged detector, log it to MLflow as a pyfunc model and register it."""
     save_detector(export_detector(model), out_dir)
     if tracker.enabled:
         from realign_pipeline.detector.pyfunc import log_detector_model
+        from realign_pipeline.tracking.registry import register_detector
 
         uri = log_detector_model(tracker, out_dir)
         logger.info("Logged the detector as pyfunc model %s", uri)
+        scores = {k: v for k, v in metrics.items() if k.startswith("val_")}
+        lineage = {"git_commit": git_commit()}
+        register_detector(tracker, uri, out_dir, cfg.model_dump(mode="json"), scores, lineage)
     return out_dir

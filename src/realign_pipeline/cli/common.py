@@ -44,6 +44,8 @@ def setup_logging(debug: bool = False) -> None:
     )
     for noisy in ("httpx", "urllib3", "alembic", "mlflow", "filelock", "PIL"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # warnings (FutureWarning & co.) become one WARNING record each, not bare stderr lines
+    logging.captureWarnings(True)
 
 
 def load(params: Path, overrides: list[str] | None) -> Any:
@@ -71,6 +73,7 @@ def finish(result: Any, tracker: Any | None = None) -> None:
             k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))
         }
         tracker.log_metrics(numbers)
+        tracker.log_dict(payload, "summary.json")  # the whole result, beside the run's metrics
     # A worker of a multi-process stage reports on stderr: stdout carries the merged result only.
     to_stderr = os.environ.get(RESULT_TO_STDERR_ENV) == "1"
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str), err=to_stderr)

@@ -257,7 +257,7 @@ def run_evaluate(
     from realign_pipeline.detector import load_detector
 
     detector = load_detector(detector_dir, device=cfg.device)
-    return evaluate_scorer(
+    result = evaluate_scorer(
         detector.predict_proba,
         detector_preprocess(detector.spec, cfg),
         manifests,
@@ -269,3 +269,9 @@ def run_evaluate(
         tracker=tracker,
         progress=progress,
     )
+    if tracker is not None and tracker.enabled:
+        from realign_pipeline.tracking.registry import record_evaluation
+
+        # link the run to the registered version it scored; champion = best primary mAcc
+        record_evaluation(tracker, detector_dir, result.metrics, f"{cfg.benchmarks[0]}.macc")
+    return result

@@ -107,15 +107,22 @@ def register_detector(
             FINGERPRINT_TAG: detector_fingerprint(detector_dir),
             "data_run_id": _data_run_id(tracker),
         }
+        source, model_id = model_uri, None
+        if model_uri.startswith("models:/m-"):
+            # MLflow's registry resolves a `models:/<model_id>` source through the process's
+            # global tracking URI, not this client's: hand it the logged model's location
+            model_id = model_uri.removeprefix("models:/")
+            source = client.get_logged_model(model_id).artifact_location
         version = client.create_model_version(
             MODEL_NAME,
-            source=model_uri,
+            source=source,
+            model_id=model_id,
             run_id=tracker.run_id,
             tags=tags,
             description=", ".join(f"{k}={v}" for k, v in params.items()),
         )
     except tracking_errors() as exc:
-        tracker._failed(exc)
+        tracker.handle_failure(exc)
         return None
     tracker.set_tags({"realign.model_version": version.version})
     logger.info("registered the detector as %s version %s", MODEL_NAME, version.version)
@@ -162,7 +169,7 @@ def record_evaluation(
         client.set_model_version_tag(MODEL_NAME, version, "evaluate_run_id", tracker.run_id)
         moved = _move_champion(client, version, metrics.get(primary_metric), primary_metric)
     except tracking_errors() as exc:
-        tracker._failed(exc)
+        tracker.handle_failure(exc)
         return None
     tracker.set_tags(
         {
@@ -190,3 +197,16 @@ def _move_champion(client: Any, version: str, score: float | None, metric: str) 
             return False
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
     return True
+
+
+def tag_run_versions(tracker: Tracker, tags: Mapping[str, str]) -> None:
+    """Put `tags` (e.g. the DVC stage hash, known once DVC has recorded the stage) on the model
+    versions registered from the tracker's run."""
+    if not tracker.enabled or tracker.lost:
+        return
+    try:
+        for version in tracker.client.search_model_versions(f"run_id = '{tracker.run_id}'"):
+            for key, value in tags.items():
+                tracker.client.set_model_version_tag(version.name, version.version, key, value)
+    except tracking_errors() as exc:
+        tracker.handle_failure(exc)

@@ -123,4 +123,6 @@ def _open(uri: str, cfg: TrackingConfig) -> Connection:
             "MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI
         )
         uri = LOCAL_URI
-    return Connection(MlflowClient(tracking_uri=uri), uri)
+    # the registry lives in the same store: without registry_uri MLflow would take the process's
+    # global default (e.g. ./mlflow.db) for model versions
+    return Connection(MlflowClient(tracking_uri=uri, registry_uri=uri), uri)

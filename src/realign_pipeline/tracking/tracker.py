@@ -41,7 +41,7 @@ class Tracker:
     def enabled(self) -> bool:
         return True
 
-    def _failed(self, exc: BaseException) -> None:
+    def handle_failure(self, exc: BaseException) -> None:
         """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
         detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
         if not self.fallback:
@@ -66,7 +66,7 @@ class Tracker:
         try:
             getattr(self.client, method)(*args, **kwargs)
         except tracking_errors() as exc:
-            self._failed(exc)
+            self.handle_failure(exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -116,7 +116,7 @@ class Tracker:
             self.client.set_terminated(self.run_id, status=status)
         except tracking_errors() as exc:
             if not quiet:
-                self._failed(exc)
+                self.handle_failure(exc)
                 return
             logger.warning(
                 "could not mark MLflow run %s %s at %s (%s)",
@@ -147,7 +147,7 @@ class Tracker:
                 try:
                     run = mlflow.start_run(run_id=self.run_id)
                 except tracking_errors() as exc:
-                    self._failed(exc)
+                    self.handle_failure(exc)
             if self.lost:
                 yield
                 return
@@ -158,7 +158,7 @@ class Tracker:
             try:
                 self.client.update_run(self.run_id, status="RUNNING")
             except tracking_errors() as exc:
-                self._failed(exc)
+                self.handle_failure(exc)
         finally:
             mlflow.set_tracking_uri(saved_env)
 
