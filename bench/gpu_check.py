@@ -2,7 +2,8 @@
 weights, nothing downloaded):
 
 1. GRPO step memory and speed: `bench/gpu_grpo.py` (Qwen2.5-VL-3B architecture, LoRA, the paper's
-   GRPO settings).
+   GRPO settings), run as `realign grpo` through its launcher (`accelerate launch`, DeepSpeed
+   ZeRO-3, one rank per visible GPU), the path `dvc repro` and the Kubernetes jobs take.
 2. ReAlign alignment step memory at the paper preset's batch size, against the 24 GB budget:
    `bench/gpu_align.py` (ViT-L-14-336, bf16 autocast, LoRA, gradient checkpointing).
 3. Exported detector images/s at bf16 (ViT-L-14-336 image encoder + head) against the bare

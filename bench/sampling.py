@@ -1,4 +1,4 @@
-"""Sampling throughput: batched transformers generation vs one image at a time, in one run.
+"""Sampling throughput: batched vs one image at a time, and the stage with 1 vs 2 workers.
 
 Builds the tiny Qwen2.5-VL of the tiny preset (or takes `--model`), makes `--images` seeded
 images, and generates the same keys (every image x the paper's question x `--seeds`, at the
@@ -12,9 +12,16 @@ Each mode runs `--rounds` times, alternating, and its best round counts (a share
 hits both). Reported: generations/s and generated tokens/s of each, their ratio, and the peak
 RSS of each child (whole process: Python, torch, model) and its growth over the RSS after
 loading the model.
+
+Then the `sample` stage itself (`realign sample`, as `dvc repro` runs it) on a seeded synthetic
+manifest of `--stage-images` images, once with `sample.num_workers=1` and once with 2 (two `--shard
+i/2` processes through the launcher, then the merge), each from scratch: wall-clock
+generations/s of each and their ratio (on a GPU pool each worker has its own GPU; on a shared
+CPU they share the cores, so the ratio is bounded by the free cores). `--stage-images 0` skips it.
 The last stdout line is the figures as JSON for bench/run.py.
 
-Run: `python bench/sampling.py [--images 32] [--batch-size 16] [--repeats 2] [--rounds 2]`
+Run: `python bench/sampling.py [--images 32] [--batch-size 16] [--repeats 2] [--rounds 2]
+[--stage-images 48]`
 """
 
 from __future__ import annotations
@@ -152,6 +159,52 @@ def _report(batched: dict, single: dict, args: argparse.Namespace) -> list[dict]
     ]
 
 
+def _stage_run(args: argparse.Namespace, model: str, tmp: Path, workers: int) -> dict:
+    """One `realign sample` run from scratch with `sample.num_workers`; wall-clock figures."""
+    out = tmp / f"stage-{workers}"
+    cmd = [
+        sys.executable, "-m", "realign_pipeline.cli", "sample", "--model", model,
+        "--manifest", str(tmp / "manifests" / "train.parquet"), "--data-root", str(tmp / "data"),
+        "--out", str(out), "--metrics", str(tmp / f"stage-{workers}.json"),
+        "--params", args.params, "-s", "tracking.enabled=false", "-s", "sample.seeds=[0]",
+        "-s", f"sample.batch_size={args.batch_size}", "-s", f"sample.num_workers={workers}",
+        "-s", f"sample.cpu_threads={args.threads}",
+    ]  # fmt: skip
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
+    start = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    seconds = time.perf_counter() - start
+    generated = json.loads(done.stdout)["counts"]["generated"]
+    return {"num_workers": workers, "generations": generated, "seconds": seconds,
+            "generations_per_s": generated / seconds}  # fmt: skip
+
+
+def _stage_workers(args: argparse.Namespace, model: str, tmp: Path) -> list[dict]:
+    from synthetic import ingest, write_images
+
+    write_images(tmp / "data", args.stage_images, size=args.image_size)
+    ingest(tmp / "data", tmp / "manifests", args.params)
+    one, two = (_stage_run(args, model, tmp, n) for n in (1, 2))
+    ratio = two["generations_per_s"] / one["generations_per_s"]
+    print(f"{'workers':<10}{'gen':>6}{'seconds':>10}{'gen/s':>10}   (realign sample, wall clock)")
+    for row in (one, two):
+        print(
+            f"{row['workers']:<10}{row['generations']:>6}{row['seconds']:>10.1f}"
+            f"{row['generations_per_s']:>10.2f}"
+        )
+    print(f"ratio (2 workers / 1, generations/s): {ratio:.2f}x on {os.cpu_count()} CPU cores")
+    return [
+        {
+            "figure": "sample stage generations/s, 2 workers vs 1 (tiny VLM, CPU, wall clock)",
+            "ours": two["generations_per_s"],
+            "baseline": one["generations_per_s"],
+            "unit": "gen/s",
+            "ratio": ratio,
+            "target": "",
+        }
+    ]
+
+
 def main() -> None:
     """Parse arguments; run both modes as children (or be one) and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -164,6 +217,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed passes per child (best)")
     parser.add_argument("--rounds", type=int, default=2, help="children per mode, alternated")
     parser.add_argument("--threads", type=int, default=1, help="torch threads in each child")
+    parser.add_argument("--stage-images", type=int, default=48, help="0 = skip 1 vs 2 workers")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["batched", "single"], default="batched")
     args = parser.parse_args()
@@ -176,8 +230,10 @@ def main() -> None:
         for _ in range(args.rounds):  # alternate the modes so load changes hit both
             for mode in runs:
                 runs[mode].append(_run_child(args, mode, model))
-    single, batched = (max(runs[m], key=lambda r: r["generations_per_s"]) for m in runs)
-    figures = _report(batched, single, args)
+        single, batched = (max(runs[m], key=lambda r: r["generations_per_s"]) for m in runs)
+        figures = _report(batched, single, args)
+        if args.stage_images:
+            figures += _stage_workers(args, model, Path(tmp))
     print(json.dumps(figures))
 
 

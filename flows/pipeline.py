@@ -24,11 +24,11 @@ from typing import Literal
 from prefect import flow, get_run_logger, pause_flow_run, suspend_flow_run
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import get_run_context
-from prefect.deployments import run_deployment
 from prefect.exceptions import Pause
 from prefect.input import RunInput
 from pydantic import Field
 
+from flows.stage import check_dispatch, dispatch
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
@@ -123,26 +123,6 @@ def _wait_for_review(root: Path, params: Params, timeout_s: int) -> ReviewDecisi
     return decision
 
 
-def _run_remote(stage: str, deployment: str, root: Path, parent: str | None, force: bool) -> dict:
-    """Run one stage as its own deployment (another pool), then pull its outputs."""
-    flow_run = run_deployment(
-        name=deployment,
-        parameters={"stage": stage, "parent_run_id": parent, "force": force},
-        timeout=None,
-    )
-    if not flow_run.state or not flow_run.state.is_completed():
-        raise RuntimeError(f"stage {stage} on {deployment} ended {flow_run.state}")
-    subprocess.run(["dvc", "pull", stage], cwd=root, check=True)
-    return {
-        "stage": stage,
-        "status": f"ran on {deployment}",
-        "duration_s": "",
-        "mlflow_run_id": "",
-        "mlflow": "",
-        "dvc_stage_hash": "",
-    }
-
-
 def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
     """The stages table and the evaluation report (headline first) as Prefect artifacts."""
     create_markdown_artifact(
@@ -228,6 +208,7 @@ def realign_pipeline(
         params = load_params(root / "params.yaml")
         wanted = set(stages or params.pipeline.stages)
         stages = tuple(s for s in STAGES if s in wanted)
+        check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
         commit = git_commit(root)
         tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
         parent = _open_parent_run(params, commit, flow_run_id, stages, force)
@@ -243,7 +224,7 @@ def realign_pipeline(
                     stale = None
                 deployment = params.pipeline.stage_deployments.get(current)
                 if deployment:
-                    rows.append(_run_remote(current, deployment, root, parent, force))
+                    rows.append(dispatch(current, deployment, root, parent, force))
                     stale = None
                     continue
                 outcome: StageOutcome = STAGE_TASKS[current](

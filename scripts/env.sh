@@ -41,9 +41,16 @@ REALIGN_VENV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/venv-$(sha256su
 
 export VIRTUAL_ENV="$REALIGN_VENV"
 export PATH="$REALIGN_VENV/bin:$PATH"
-# Never reach a model hub at run time: the tiny preset builds its models offline.
-export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
-export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+# Never reach a model hub unless asked: the tiny preset builds its models offline, and the paper
+# preset's models are fetched on purpose with `realign fetch-models` into the cache under HF_HOME.
+# Downloads on for this shell: `REALIGN_DOWNLOADS=1 source scripts/env.sh`; for one command:
+# `HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 realign fetch-models --params presets/paper.yaml`.
+if [ "${REALIGN_DOWNLOADS:-0}" = "1" ]; then
+  export HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0
+else
+  export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
+  export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+fi
 export HF_HUB_DISABLE_TELEMETRY=1
 export DO_NOT_TRACK=1
 export PREFECT_SERVER_ANALYTICS_ENABLED=false

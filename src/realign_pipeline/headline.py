@@ -1,9 +1,10 @@
 """Headline metrics: the few numbers per stage that `metrics/<stage>.json` holds.
 
 Each `<stage>_headline` function takes the stage's full result and returns the nested document
-written to `metrics/<stage>.json`. `flatten` joins its keys with "." as `dvc metrics show` does;
-those flat names are the ones logged to MLflow and shown in Prefect, so a number has one name
-everywhere (e.g. `demo.macc`, `demo.jpeg_q75.macc`, `val_acc`).
+written to `metrics/<stage>.json` (evaluate writes two: eval.json and robustness.json). `flatten`
+joins its keys with "." as `dvc metrics show` does; those flat names are the ones logged to MLflow
+and shown in Prefect, so a number has one name everywhere (e.g. `demo.macc`,
+`demo.jpeg_q75.macc`, `val_acc`).
 
 Only numbers that a rerun of the same commit reproduces belong here: timings, throughput and
 resume counters go to MLflow alone, so `dvc metrics diff` between two runs of one commit is empty.
@@ -20,9 +21,11 @@ __all__ = [
     "caption_headline",
     "eval_headline",
     "eval_macc",
+    "robustness_headline",
     "flatten",
     "grpo_headline",
     "ingest_headline",
+    "merge",
     "review_headline",
     "sample_headline",
 ]
@@ -96,33 +99,56 @@ def align_headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return _pick(metrics, ("val_acc", "val_real_acc", "val_fake_acc", "train_total_last_epoch"))
 
 
-def eval_headline(summary: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> dict[str, Any]:
-    """Per benchmark: mAcc, mAP, best-threshold acc and ECE on clean images, mAcc per condition.
+# {benchmark: {condition: {macc, map, ..., generators}}} (evaluate.metrics.summarise_predictions)
+Summary = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
-    Args:
-        summary: `{benchmark: {condition: {macc, map, best_acc, ece, generators, ...}}}` as
-            `evaluate.metrics.summarise_predictions` returns it.
 
-    Returns:
-        `{benchmark: {macc, map, best_acc, ece, <condition>: {macc}}}`; undefined values
-        (e.g. mAP when every generator has one class) are left out.
+def eval_headline(summary: Summary) -> dict[str, Any]:
+    """metrics/eval.json: `{benchmark: {macc, map, best_acc, ece}}` on clean images.
+
+    Undefined values (e.g. mAP when every generator has one class) are left out.
+    """
+    return {
+        bench: _pick(conditions.get(CLEAN, {}), EVAL_KEYS) for bench, conditions in summary.items()
+    }
+
+
+def robustness_headline(summary: Summary) -> dict[str, Any]:
+    """metrics/robustness.json: `{benchmark: {condition: {macc}}}` for every perturbation.
+
+    A file of its own, so that `dvc metrics show metrics/eval.json` stays narrow; the flat names
+    (`demo.jpeg_q75.macc`) sit beside eval.json's (`demo.macc`) in MLflow and Prefect.
     """
     document: dict[str, Any] = {}
     for bench, conditions in summary.items():
-        entry = _pick(conditions.get(CLEAN, {}), EVAL_KEYS)
+        entry = {}
         for condition, values in conditions.items():
-            if condition != CLEAN:
-                picked = _pick(values, ROBUSTNESS_KEYS)
-                if picked:
-                    entry[condition] = picked
+            picked = _pick(values, ROBUSTNESS_KEYS) if condition != CLEAN else {}
+            if picked:
+                entry[condition] = picked
         document[bench] = entry
     return document
 
 
 def eval_macc(document: Mapping[str, Any] | None, bench: str, condition: str) -> float | None:
-    """mAcc of `bench` under `condition` from a metrics/eval.json document (None: absent)."""
+    """mAcc of `bench` under `condition` (None: absent) from metrics/eval.json and, for a
+    perturbation, metrics/robustness.json merged into one document (`merge`)."""
     entry = (document or {}).get(bench) or {}
     if condition != CLEAN:
         entry = entry.get(condition) or {}
     value = entry.get("macc")
     return None if value is None else float(value)
+
+
+def merge(*documents: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Nested dicts merged key by key (later ones win); None when every document is None."""
+    present = [d for d in documents if d is not None]
+    if not present:
+        return None
+    merged: dict[str, Any] = {}
+    for document in present:
+        for key, value in document.items():
+            old = merged.get(key)
+            both = isinstance(old, Mapping) and isinstance(value, Mapping)
+            merged[key] = merge(old, value) if both else value
+    return merged

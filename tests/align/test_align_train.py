@@ -9,7 +9,7 @@ from realign_pipeline.align.checkpoint import TrainProgress
 from realign_pipeline.align.data import ImagePixels, group_pairs, read_pairs
 from realign_pipeline.align.models import create_clip, create_spec
 from realign_pipeline.align.module import ReAlignModel
-from realign_pipeline.align.text_cache import cache_file, get_text_embeddings
+from realign_pipeline.align.text_cache import cache_folder, get_text_embeddings
 from realign_pipeline.align.train import LrLambda, TrainContext, create_optimizer, fit
 from realign_pipeline.detector import create_model_transform
 from realign_pipeline.tracking import NullTracker
@@ -92,7 +92,9 @@ def test_text_cache_encodes_each_text_once_per_model(tmp_path):
     )
     assert n2 == 1
     assert torch.equal(second[:3], first)
-    cache_file(tmp_path, bundle.model_key).write_bytes(b"garbage")  # a damaged cache is rebuilt
+    chunks = sorted(cache_folder(tmp_path, bundle.model_key).glob("chunk-*.safetensors"))
+    assert len(chunks) == 2  # the new text was appended as a chunk, nothing rewritten
+    chunks[0].write_bytes(b"garbage")  # a damaged chunk is dropped, its texts encoded again
     rebuilt, n_rebuilt = get_text_embeddings(
         bundle.model, bundle.tokenizer, texts, model_key=bundle.model_key, **kwargs
     )

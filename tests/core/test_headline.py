@@ -10,7 +10,9 @@ from realign_pipeline.headline import (
     eval_macc,
     flatten,
     ingest_headline,
+    merge,
     review_headline,
+    robustness_headline,
     sample_headline,
 )
 
@@ -27,12 +29,13 @@ def test_eval_headline_keeps_benchmark_numbers_and_macc_per_condition() -> None:
         "demo": {"none": _condition(0.75, 0.8), "jpeg_q75": _condition(0.5, 0.6)},
         "other": {"none": _condition(0.25, None)},  # undefined mAP: left out, not null
     }
-    document = eval_headline(summary)
-    assert document == {
-        "demo": {"macc": 0.75, "map": 0.8, "best_acc": 0.9, "ece": 0.1,
-                 "jpeg_q75": {"macc": 0.5}},
+    clean, robustness = eval_headline(summary), robustness_headline(summary)
+    assert clean == {
+        "demo": {"macc": 0.75, "map": 0.8, "best_acc": 0.9, "ece": 0.1},
         "other": {"macc": 0.25, "best_acc": 0.9, "ece": 0.1},
-    }  # fmt: skip
+    }
+    assert robustness == {"demo": {"jpeg_q75": {"macc": 0.5}}, "other": {}}
+    document = merge(clean, robustness)
     assert flatten(document) == {
         "demo.macc": 0.75, "demo.map": 0.8, "demo.best_acc": 0.9, "demo.ece": 0.1,
         "demo.jpeg_q75.macc": 0.5, "other.macc": 0.25, "other.best_acc": 0.9, "other.ece": 0.1,
@@ -41,6 +44,7 @@ def test_eval_headline_keeps_benchmark_numbers_and_macc_per_condition() -> None:
     assert eval_macc(document, "demo", "jpeg_q75") == 0.5
     assert eval_macc(document, "demo", "blur_s1") is None
     assert eval_macc(None, "demo", "none") is None
+    assert merge(None, None) is None and merge({"a": {"b": 1}}, None) == {"a": {"b": 1}}
 
 
 def test_flatten_is_dvc_flattening_of_numbers_only() -> None:

@@ -122,7 +122,10 @@ def _exp_show(params: dict, metrics: dict | None, error: dict | None = None) -> 
             "error": err,
             "data": {
                 "params": {"params.yaml": {"data": p}},
-                "metrics": {"metrics/eval.json": metric},
+                "metrics": {
+                    "metrics/eval.json": metric,
+                    "metrics/robustness.json": {"data": {"demo": {"jpeg_q75": {"macc": 0.5}}}},
+                },
             },
         }
 
@@ -141,6 +144,13 @@ def test_parse_and_find_experiment_by_params() -> None:
     assert workspace == PARAMS
     assert find_experiment(records, wanted).metrics == metrics
     assert find_experiment(records, PARAMS) is None  # other params: not the same experiment
+    both = ["metrics/eval.json", "metrics/robustness.json"]
+    _, records = parse_experiments(
+        _exp_show(wanted, metrics), params_file="params.yaml", metrics_file=both
+    )  # the two files of the evaluate stage, merged
+    assert find_experiment(records, wanted).metrics == {
+        "demo": {"macc": 0.75, "jpeg_q75": {"macc": 0.5}}
+    }
     # a failed experiment, or one without metrics, is not reused
     for show in (_exp_show(wanted, metrics, {"msg": "boom"}), _exp_show(wanted, None)):
         _, records = parse_experiments(

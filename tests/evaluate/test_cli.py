@@ -48,7 +48,9 @@ def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"] == {"images": 13, "scored": 12, "failed": 1, "conditions": 2}
     metrics = json.loads((tmp_path / "metrics" / "eval.json").read_text())
-    assert set(metrics["demo"]) == {"macc", "map", "best_acc", "ece", "jpeg_q50"}
+    assert set(metrics["demo"]) == {"macc", "map", "best_acc", "ece"}
+    robustness = json.loads((tmp_path / "metrics" / "robustness.json").read_text())
+    assert set(robustness["demo"]) == {"jpeg_q50"}
 
     client = MlflowClient(tracking_uri=uri)
     run = client.search_runs([client.get_experiment_by_name("realign").experiment_id])[0]

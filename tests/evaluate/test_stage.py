@@ -23,7 +23,11 @@ def test_run_evaluate_writes_every_output(
 ) -> None:
     root, manifests, frame = benchmark_data
     out, metrics_path = tmp_path / "eval", tmp_path / "metrics" / "eval.json"
-    result = run_evaluate(tiny_detector, manifests, root, out, metrics_path, eval_cfg)
+    robustness_path = tmp_path / "metrics" / "robustness.json"
+    result = run_evaluate(
+        tiny_detector, manifests, root, out, metrics_path, eval_cfg,
+        robustness_path=robustness_path,
+    )  # fmt: skip
 
     # the corrupt image is recorded and counted; the counts add up
     assert result.counts == {"images": 13, "scored": 12, "failed": 1, "conditions": 4}
@@ -59,16 +63,15 @@ def test_run_evaluate_writes_every_output(
     expected = summarise_predictions(predictions, threshold=0.5, ece_bins=10)
     assert demo["none"]["macc"] == pytest.approx(expected["demo"]["none"]["macc"])
 
-    # the metrics file holds the headline only, under the names the result (MLflow) uses
+    # the metrics files hold the headline only, under the names the result (MLflow) uses
     headline = json.loads(metrics_path.read_text())
-    assert set(headline) == {"demo"}
-    assert set(headline["demo"]) == {
-        "macc", "map", "best_acc", "ece", "jpeg_q75", "blur_s1", "downscale_0.5",
-    }  # fmt: skip
-    assert headline["demo"]["macc"] == demo["none"]["macc"]
-    assert headline["demo"]["jpeg_q75"] == {"macc": demo["jpeg_q75"]["macc"]}
-    assert result.metrics == flatten(headline)
-    assert "demo.jpeg_q75.macc" in result.metrics
+    assert headline == {"demo": {k: demo["none"][k] for k in ("macc", "map", "best_acc", "ece")}}
+    robustness = json.loads(robustness_path.read_text())
+    assert robustness == {
+        "demo": {c: {"macc": demo[c]["macc"]} for c in ("jpeg_q75", "blur_s1", "downscale_0.5")}
+    }
+    assert result.metrics == {**flatten(headline), **flatten(robustness)}
+    assert {"demo.macc", "demo.jpeg_q75.macc"} <= set(result.metrics)
 
     generators = pd.read_csv(out / "generators.csv")
     assert len(generators) == 2 * 4  # every generator under every condition

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,28 +63,69 @@ def test_missing_model_folder_is_a_one_line_error(
 
 
 @pytest.mark.slow
-def test_accelerate_launch_single_process_cpu(tmp_path: Path, grpo_data, tiny_vlm: Path) -> None:
+def test_two_ranks_under_accelerate_train_and_only_main_writes(
+    tmp_path: Path, grpo_data, tiny_vlm: Path
+) -> None:
+    """`realign grpo` with launcher.num_processes=2 re-executes itself under `accelerate launch`
+    (CPU, gloo): both ranks train, one MLflow run, one result, and the model loads."""
+    import mlflow
+
+    from realign_pipeline.models import load_vlm
+
     root, train, val = grpo_data
-    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent))
-    assert accelerate, "accelerate's launcher is installed with the project"
-    args = _grpo_args(root, train, val, tiny_vlm, tmp_path) + [
+    db = tmp_path / "mlflow.db"
+    args = _grpo_args(root, train, val, tiny_vlm, tmp_path)
+    args = args[:-2] + [  # tracking on this time, into a database of its own
+        "--set", f"tracking.uri=sqlite:///{db}",
+        "--set", f"tracking.artifact_root={tmp_path / 'mlartifacts'}",
+        "--set", f"grpo.launcher.config={REPO_ROOT / 'deploy/accelerate/cpu.yaml'}",
+        "--set", "grpo.launcher.num_processes=2",
         "--set", "grpo.max_steps=2",
+        "--set", "grpo.save_steps=2",
         "--set", "grpo.cold_start.enabled=false",
         "--set", "grpo.max_train_images=8",
         "--set", "grpo.eval.max_images=4",
         "--set", "grpo.eval.baseline=false",
     ]  # fmt: skip
-    cmd = [accelerate, "launch", "--config_file", str(REPO_ROOT / "deploy/accelerate/cpu.yaml")]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "WORLD_SIZE")}
     proc = subprocess.run(
-        [*cmd, "-m", "realign_pipeline.cli", *args],
+        [sys.executable, "-m", "realign_pipeline.cli", *args],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         cwd=tmp_path,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        env={**env, "HF_HUB_OFFLINE": "1", "MLFLOW_TRACKING_URI": f"sqlite:///{db}"},
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = json.loads(proc.stdout)  # stdout holds only the result JSON
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "accelerate.commands.launch" in proc.stderr  # the launcher's "starting: ..." line
+    result = json.loads(proc.stdout)  # one result JSON: only the main rank prints
     assert result["stage"] == "grpo" and result["metrics"]["train_steps"] == 2
-    assert (tmp_path / "aigi_r1" / "model.safetensors").is_file()
+    # both ranks trained: each saved its own RNG state into the shared checkpoint
+    (checkpoint,) = Path(result["outputs"]["checkpoints"]).glob("grpo/checkpoint-2")
+    ranks = {p.name for p in checkpoint.glob("rng_state_*.pth")}
+    assert ranks == {"rng_state_0.pth", "rng_state_1.pth"}
+    assert "rank 1: trained and saved" in proc.stderr
     assert "eval_format_rate" in json.loads((tmp_path / "grpo.json").read_text())
+    runs = mlflow.MlflowClient(f"sqlite:///{db}").search_runs(
+        [e.experiment_id for e in mlflow.MlflowClient(f"sqlite:///{db}").search_experiments()]
+    )
+    assert [r.info.run_name for r in runs] == ["grpo"]  # only the main rank opened a run
+    assert not list(tmp_path.glob(".aigi_r1*"))  # no staging left behind
+    model, _ = load_vlm(str(tmp_path / "aigi_r1"), dtype="float32", device="cpu")
+    assert model.config.model_type == "qwen2_5_vl"
+
+
+def test_launcher_with_missing_config_is_a_one_line_error(
+    tmp_path: Path, grpo_data, tiny_vlm: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    root, train, val = grpo_data
+    args = _grpo_args(root, train, val, tiny_vlm, tmp_path) + [
+        "--set", "grpo.launcher.num_processes=2",
+        "--set", f"grpo.launcher.config={tmp_path / 'missing.yaml'}",
+    ]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "grpo.launcher.config" in err and "missing.yaml" in err
+    assert not (tmp_path / "aigi_r1").exists()

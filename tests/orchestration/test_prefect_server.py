@@ -14,6 +14,8 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,14 @@ def _wait_http(url: str, timeout_s: float, proc: subprocess.Popen) -> None:
     raise TimeoutError(url)
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture
 def prefect_server(tmp_path: Path):
     port = _free_port()
@@ -66,12 +76,25 @@ def prefect_server(tmp_path: Path):
         _wait_http(f"http://127.0.0.1:{port}/api/health", 120, proc)
         yield env
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         log.close()
+
+
+@contextmanager
+def prefect_worker(pool: str, cwd: Path, env: dict, log: Path) -> Iterator[None]:
+    """A `prefect worker` of `pool` (one run at a time) in `cwd` while the block runs."""
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            ["prefect", "worker", "start", "--pool", pool, "--limit", "1"],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield
+        finally:
+            _stop(worker)
 
 
 def _state(env: dict, flow_run_id: str) -> str:
@@ -102,15 +125,7 @@ def test_deployment_runs_from_cli_and_resumes_through_api(tmp_path, prefect_serv
     )
     run("prefect", "work-pool", "create", "local", "--type", "process")
     run("prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml", "-n", "local")
-    worker_log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
-    worker = subprocess.Popen(
-        ["prefect", "worker", "start", "--pool", "local", "--limit", "1"],
-        cwd=ws,
-        env=env,
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with prefect_worker("local", ws, env, tmp_path / "worker.log"):
         params = json.dumps({"stages": STAGES, "review_mode": "human"})
         out = run(
             "prefect", "deployment", "run", "realign-pipeline/local", "--params", params
@@ -128,10 +143,3 @@ def test_deployment_runs_from_cli_and_resumes_through_api(tmp_path, prefect_serv
         run("python", "-c", resume, flow_run_id)
         _wait_state(env, flow_run_id, {"Completed"}, 300)
         assert (ws / "artifacts" / "align" / "run_id.txt").is_file()
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        worker_log.close()

@@ -160,9 +160,11 @@ def create_clip(
             model_name, pretrained=pretrained, force_quick_gelu=quick_gelu, weights_only=True
         )
     except RuntimeError as exc:
+        from realign_pipeline.model_fetch import download_hint
+
         raise InputError(
-            f"could not load weights {pretrained!r} for {model_name!r}: {exc} (offline runs need "
-            "the weights in the local cache or a checkpoint file path)"
+            f"could not load weights {pretrained!r} for {model_name!r}: {exc}. Give a checkpoint "
+            f"file path, or fetch the weights: {download_hint()}"
         ) from None
     model_config = {**model_config, "quick_gelu": quick_gelu}
     preprocess = dict(model.visual.preprocess_cfg)

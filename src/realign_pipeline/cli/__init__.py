@@ -12,7 +12,16 @@ from typing import NoReturn
 
 import typer
 
-from realign_pipeline.cli import align, data, evaluate, grpo, review, sample, tiny_models
+from realign_pipeline.cli import (
+    align,
+    data,
+    evaluate,
+    fetch_models,
+    grpo,
+    review,
+    sample,
+    tiny_models,
+)
 from realign_pipeline.cli.common import exit_process, main_wrapper
 
 app = typer.Typer(
@@ -23,7 +32,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, tiny_models, grpo, sample, review, align, evaluate):
+for _module in (data, tiny_models, fetch_models, grpo, sample, review, align, evaluate):
     _module.register(app)
 
 

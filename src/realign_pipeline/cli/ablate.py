@@ -138,7 +138,7 @@ def run_ablation(
     *,
     repo: Path,
     params_file: str,
-    metrics_file: str,
+    metrics_file: str | Sequence[str],
     dvc: Sequence[str] = ("dvc",),
 ) -> AblationOutcome:
     """Run (or reuse) one DVC experiment per variant and collect its eval metrics by tag."""

@@ -71,10 +71,13 @@ def finish(result: Any, tracker: Any | None = None) -> None:
             k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))
         }
         tracker.log_metrics(numbers)
-    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    # A worker of a multi-process stage reports on stderr: stdout carries the merged result only.
+    to_stderr = os.environ.get(RESULT_TO_STDERR_ENV) == "1"
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str), err=to_stderr)
 
 
 PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
+RESULT_TO_STDERR_ENV = "REALIGN_RESULT_TO_STDERR"
 
 
 def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | None:
@@ -108,7 +111,7 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
     # stdout carries only the result JSON; MLflow would print "View run ..." links there
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a command's `typer.Exit(code)` lands here
     except RealignError as exc:
         if debug:
             raise
@@ -127,7 +130,7 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
             exc.show()
             return code
         raise
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def exit_process(code: int) -> NoReturn:

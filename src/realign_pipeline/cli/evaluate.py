@@ -38,9 +38,16 @@ def register(app: typer.Typer) -> None:
         out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")] = (
             Path("artifacts/eval")
         ),
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON for DVC.")] = Path(
-            "metrics/eval.json"
-        ),
+        metrics: Annotated[
+            Path, typer.Option(help="Headline metrics JSON for DVC (mAcc, mAP, ... per benchmark).")
+        ] = Path("metrics/eval.json"),
+        robustness: Annotated[
+            Path | None,
+            typer.Option(
+                help="Metrics JSON for DVC: mAcc per benchmark and perturbation "
+                "[robustness.json beside --metrics]."
+            ),
+        ] = None,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -58,6 +65,7 @@ def register(app: typer.Typer) -> None:
                 out,
                 metrics,
                 cfg.evaluate,
+                robustness_path=robustness or metrics.parent / "robustness.json",
                 tracker=tracker,
                 progress=progress_hook(),
             )
@@ -70,8 +78,12 @@ def register(app: typer.Typer) -> None:
             "artifacts/ablations"
         ),
         metrics_file: Annotated[
-            str, typer.Option(help="The evaluate stage's metrics file, relative to the repo.")
-        ] = "metrics/eval.json",
+            list[str] | None,
+            typer.Option(
+                help="The evaluate stage's metrics files, relative to the repo "
+                "[metrics/eval.json, metrics/robustness.json]."
+            ),
+        ] = None,
         repo: Annotated[Path, typer.Option(help="Root of the git + DVC repository.")] = Path("."),
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
@@ -100,7 +112,11 @@ def register(app: typer.Typer) -> None:
         # DVC keys params by their path relative to the repository root (params.yaml)
         params_file = Path(os.path.relpath(params.resolve(), repo.resolve())).as_posix()
         outcome = run_ablation(
-            variants, cfg, repo=repo, params_file=params_file, metrics_file=metrics_file
+            variants,
+            cfg,
+            repo=repo,
+            params_file=params_file,
+            metrics_file=metrics_file or ["metrics/eval.json", "metrics/robustness.json"],
         )
         comparison = build_comparison(
             variants,

@@ -57,7 +57,27 @@ def register(app: typer.Typer) -> None:
         setup_logging(debug)
         cfg = load(params, set_)
         from realign_pipeline.grpo import run_grpo
+        from realign_pipeline.launch import accelerate_command, is_launched_process, run_command
 
+        launcher = cfg.grpo.launcher
+        if (launcher.num_processes > 1 or launcher.config) and not is_launched_process():
+            # Re-execute this very command on every rank: the same path under a shell, `dvc
+            # repro`, the Prefect task and a Kubernetes job. The main rank prints the result.
+            argv = [
+                "grpo", "--manifest", str(manifest), "--val-manifest", str(val_manifest),
+                "--data-root", str(data_root), "--out", str(out), "--metrics", str(metrics),
+                "--checkpoints", str(checkpoints), "--resume" if resume else "--no-resume",
+                "--params", str(params), *(["--model", model] if model else []),
+                *[arg for item in set_ or [] for arg in ("--set", item)],
+                *(["--debug"] if debug else []),
+            ]  # fmt: skip
+            cmd = accelerate_command(
+                argv,
+                num_processes=launcher.num_processes,
+                config_file=launcher.config,
+                config_key="grpo.launcher.config",
+            )
+            raise typer.Exit(run_command(cmd))
         kwargs = {"seed": cfg.seed, "model": model, "resume": resume}
         paths = (manifest, val_manifest, data_root, out, metrics, checkpoints, cfg.grpo)
         if int(os.environ.get("RANK", "0")) != 0:

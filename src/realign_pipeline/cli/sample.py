@@ -73,24 +73,39 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
-        """Generate reasoning texts (or captions) for every manifest image; resumable, shardable."""
+        """Generate reasoning texts (or captions) for every manifest image; resumable, shardable.
+
+        With `<section>.num_workers` > 1 (or `auto` on a multi-GPU machine) and no explicit
+        `--shard`, it runs one worker per slice (`--shard i/N`, each on its own GPU), then merges.
+        """
         setup_logging(debug)
         cfg = load(params, set_)
         from realign_pipeline.sampling import parse_shard, run_sample
+        from realign_pipeline.sampling.workers import plan_workers, run_workers
 
         spec = parse_shard(shard)
         kind = task.value
         section = cfg.sample if kind == "reasoning" else cfg.caption
         default_model, default_out, default_metrics = _DEFAULTS[kind]
         model_name = model or default_model or cfg.caption.model
+        out_dir, metrics_path = out or default_out, metrics or default_metrics
         stage = "sample" if kind == "reasoning" else "caption"
+        plan = plan_workers(section, stage) if spec.count == 1 else None
         with stage_run(cfg, stage, section) as tracker:
+            if plan is not None and plan.count > 1:
+                worker_args = [
+                    "sample", "--task", kind, "--manifest", str(manifest),
+                    "--data-root", str(data_root), "--model", model_name, "--out", str(out_dir),
+                    "--metrics", str(metrics_path), "--params", str(params),
+                    *[arg for override in set_ or [] for arg in ("--set", override)],
+                ]  # fmt: skip
+                run_workers(worker_args, plan, parent_run_id=getattr(tracker, "run_id", None))
             result = run_sample(
                 manifest,
                 data_root,
                 model_name,
-                out or default_out,
-                metrics or default_metrics,
+                out_dir,
+                metrics_path,
                 section,
                 task=kind,
                 shard=spec,

@@ -56,6 +56,21 @@ class RewardWeightsConfig(Section):
     format: float = Field(ge=0, description="Weight of the format reward.")
 
 
+class LauncherConfig(Section):
+    """How `realign grpo` starts its training processes (see `realign_pipeline.launch`)."""
+
+    config: str | None = Field(
+        description="accelerate config file (paper: deploy/accelerate/zero3.yaml, DeepSpeed "
+        "ZeRO-3), relative to the repository root; null = accelerate's defaults."
+    )
+    num_processes: int = Field(
+        ge=1,
+        description="Training processes, one per GPU (paper: 8). With num_processes > 1 or a "
+        "config, `realign grpo` re-executes itself through `accelerate launch`; 1 and no "
+        "config (tiny preset) = one plain process.",
+    )
+
+
 class GRPOConfig(Section):
     """AIGI-R1: GRPO training of the VLM with TRL (paper: Qwen2.5-VL-7B, lr 1e-6, beta 0.04)."""
 
@@ -140,6 +155,7 @@ class GRPOConfig(Section):
     )
     save_steps: int = Field(gt=0, description="Write a checkpoint every N steps.")
     save_total_limit: int = Field(gt=0, description="Keep at most this many checkpoints.")
+    launcher: LauncherConfig
     lora: GRPOLoraConfig
     cold_start: ColdStartConfig
     eval: GRPOEvalConfig

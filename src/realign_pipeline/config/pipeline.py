@@ -31,7 +31,8 @@ class PipelineConfig(Section):
     )
     dvc_remote: str = Field(
         description="URL of the DVC remote that stages on other machines exchange data through "
-        "(empty: the remote configured in .dvc/config). Credentials come from the environment.",
+        "(s3://, gs://, ssh://; empty: the default remote of .dvc/config, which must then be "
+        "reachable from those machines too). Credentials come from the environment.",
     )
     stage_deployments: dict[StageName, str] = Field(
         description="Stage -> Prefect deployment ('realign-stage/<name>') that runs it on its own "

@@ -7,7 +7,7 @@ caption prompt. Every generation is keyed by (image_id, question_id, seed, tempe
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -81,6 +81,12 @@ class GenerationConfig(Section):
         ge=0,
         description="torch CPU threads for the transformers backend (0 = torch's default). Tiny "
         "models on a shared CPU run fastest with 1; results may differ across thread counts.",
+    )
+    num_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="Worker processes, each generating its `--shard i/N` slice with its own "
+        "engine, then one merge: `auto` = one per visible GPU (per tensor_parallel_size GPUs "
+        "with vLLM; 1 on CPU); N > 1 on CUDA pins worker i to its GPU(s) with "
+        "CUDA_VISIBLE_DEVICES. The table does not depend on it."
     )
     min_pixels: int = Field(
         ge=28 * 28, description="Image processor lower bound on pixels per image (28*28 = 784)."

@@ -29,7 +29,7 @@ from realign_pipeline.atomic import atomic_write_text
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.config.protocols import ABLATION_BENCHMARK, ABLATION_PROTOCOL, PROTOCOLS
 from realign_pipeline.errors import ConfigError
-from realign_pipeline.headline import eval_macc
+from realign_pipeline.headline import eval_macc, merge
 
 __all__ = [
     "TABLES",
@@ -188,10 +188,14 @@ class ExperimentRecord:
     error: str | None
 
 
-def _record(entry: Mapping[str, Any], params_file: str, metrics_file: str) -> ExperimentRecord:
+def _record(
+    entry: Mapping[str, Any], params_file: str, metrics_files: Sequence[str]
+) -> ExperimentRecord:
+    """The experiment's params and its metrics files merged (None without the first one)."""
     data = entry.get("data") or {}
     params = ((data.get("params") or {}).get(params_file) or {}).get("data") or {}
-    metrics = ((data.get("metrics") or {}).get(metrics_file) or {}).get("data")
+    found = [((data.get("metrics") or {}).get(f) or {}).get("data") for f in metrics_files]
+    metrics = merge(*found) if found and found[0] is not None else None
     error = entry.get("error")
     return ExperimentRecord(
         name=str(entry.get("name") or ""),
@@ -203,21 +207,28 @@ def _record(entry: Mapping[str, Any], params_file: str, metrics_file: str) -> Ex
 
 
 def parse_experiments(
-    exp_show: Sequence[Mapping[str, Any]], *, params_file: str, metrics_file: str
+    exp_show: Sequence[Mapping[str, Any]],
+    *,
+    params_file: str,
+    metrics_file: str | Sequence[str],
 ) -> tuple[dict, list[ExperimentRecord]]:
     """Workspace params and the experiments of `dvc exp show --json` (DVC 3 format).
+
+    `metrics_file`: the eval metrics file, or several (eval.json, robustness.json) merged into
+    one document per experiment.
 
     Returns:
         (params of the workspace, experiment records of every baseline shown).
     """
+    files = (metrics_file,) if isinstance(metrics_file, str) else tuple(metrics_file)
     workspace: dict = {}
     records: list[ExperimentRecord] = []
     for baseline in exp_show:
         if baseline.get("rev") == "workspace":
-            workspace = _record(baseline, params_file, metrics_file).params
+            workspace = _record(baseline, params_file, files).params
         for group in baseline.get("experiments") or []:
             for rev in group.get("revs") or []:
-                records.append(_record(rev, params_file, metrics_file))
+                records.append(_record(rev, params_file, files))
     return workspace, records
 
 
@@ -253,7 +264,8 @@ def build_comparison(
     (only under the paper's ablation protocol, beside its benchmark), and the row's definition.
 
     Args:
-        metrics: the eval metrics document (metrics/eval.json) of each variant by tag, or None
+        metrics: the eval metrics (metrics/eval.json merged with robustness.json) of each
+            variant by tag, or None
             when its experiment failed (its cells stay empty).
         preset: the workspace's preset name (params `preset`).
     """

@@ -6,8 +6,10 @@ Writes: `<out>/predictions.parquet` (image_id, benchmark, generator, category, l
         perturbation), `<out>/failures.parquet` (images that could not be scored, with a reason),
         `<out>/metrics.json` (every number: per benchmark, condition and generator),
         `<out>/generators.csv` (the same per generator, one row per benchmark/condition/generator),
-        `<out>/report.md`, `<out>/plots/` (see `plots.py`), and `<metrics>` (metrics/eval.json:
-        the headline numbers of `realign_pipeline.headline.eval_headline`, for `dvc metrics`).
+        `<out>/report.md`, `<out>/plots/` (see `plots.py`), and for `dvc metrics` the headline
+        numbers (`realign_pipeline.headline`): `<metrics>` (metrics/eval.json: mAcc, mAP,
+        best-threshold acc, ECE per benchmark) and `<robustness>` (metrics/robustness.json: mAcc
+        per benchmark and perturbation).
 
 Run it with `realign evaluate` (see docs/evaluate.md).
 """
@@ -40,7 +42,7 @@ from realign_pipeline.evaluate.predict import (
 )
 from realign_pipeline.evaluate.preprocess import Preprocess, create_preprocess
 from realign_pipeline.evaluate.report import render_report
-from realign_pipeline.headline import eval_headline, flatten
+from realign_pipeline.headline import eval_headline, flatten, robustness_headline
 from realign_pipeline.manifest import benchmark_file, read_manifest
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import NullTracker, Tracker
@@ -138,7 +140,7 @@ def _read_scores(path: Path) -> pd.DataFrame:
 def flat_metrics(metrics: dict[str, dict[str, dict]]) -> dict[str, float]:
     """MLflow metrics: the headline (`<bench>.macc`, `<bench>.<condition>.macc`, ...) and the
     per-generator detail (`<bench>.<condition>.<gen>.acc`)."""
-    flat = flatten(eval_headline(metrics))
+    flat = {**flatten(eval_headline(metrics)), **flatten(robustness_headline(metrics))}
     for bench, conditions in metrics.items():
         for cond, m in conditions.items():
             for gen, g in m["generators"].items():
@@ -157,6 +159,7 @@ def evaluate_scorer(
     metrics_path: Path,
     cfg: EvaluateConfig,
     *,
+    robustness_path: Path | None = None,
     tracker: Tracker | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> StageResult:
@@ -194,8 +197,10 @@ def evaluate_scorer(
         )
         atomic_write_text(tmp / "report.md", report)
         write_plots(predictions, metrics, perturbations, tmp)
-    headline = eval_headline(metrics)
+    headline, robustness = eval_headline(metrics), robustness_headline(metrics)
     atomic_write_json(metrics_path, headline)
+    if robustness_path is not None:
+        atomic_write_json(robustness_path, robustness)
     tracker.log_artifact(out_dir / "plots", "plots")
     tracker.log_artifact(out_dir / "report.md")
     tracker.log_metrics(flat_metrics(metrics))
@@ -213,7 +218,7 @@ def evaluate_scorer(
             "failed": len(failures),
             "conditions": len(perturbations),
         },
-        metrics=flatten(headline),
+        metrics={**flatten(headline), **flatten(robustness)},
     )
 
 
@@ -239,6 +244,7 @@ def run_evaluate(
     metrics_path: Path,
     cfg: EvaluateConfig,
     *,
+    robustness_path: Path | None = None,
     tracker: Tracker | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> StageResult:
@@ -259,6 +265,7 @@ def run_evaluate(
         out_dir,
         metrics_path,
         cfg,
+        robustness_path=robustness_path,
         tracker=tracker,
         progress=progress,
     )

@@ -8,8 +8,9 @@ seed, model and training images, so a rerun after a crash resumes its own run an
 checkpoint written under other settings; a finished run leaves `complete.json` there, and a
 rerun with the same settings (e.g. after a code change) then trains afresh.
 
-Run: `realign grpo` (see `docs/grpo.md`); on a cluster:
-`accelerate launch --config_file deploy/accelerate/zero2.yaml -m realign_pipeline.cli grpo ...`.
+Run: `realign grpo` (see `docs/grpo.md`). With `grpo.launcher.num_processes` > 1 the command
+re-executes itself under `accelerate launch` (one rank per GPU, the config in
+`grpo.launcher.config`); every rank trains, the main rank alone writes and evaluates.
 """
 
 from __future__ import annotations
@@ -161,6 +162,16 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
     return {k: float(v) for k, v in summary.items() if v is not None}
 
 
+def _peak_gpu_memory() -> dict[str, float]:
+    """This rank's peak of torch's CUDA allocator while training, in GB (vLLM's own memory pool
+    is not included); nothing without a GPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {"train_peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 1e9}
+
+
 def _evaluate(
     source: str,
     processor: Any,
@@ -224,7 +235,12 @@ def run_grpo(
         InputError: no usable image, only one class, or an image that no longer decodes.
         ConfigError: TRL rejects the settings.
     """
-    from realign_pipeline.grpo.publish import distributed_state, publish_model
+    from realign_pipeline.grpo.publish import (
+        distributed_state,
+        finalize_model,
+        release_trainer,
+        stage_model,
+    )
     from realign_pipeline.models.vlm import load_processor
 
     tracker, state = tracker or NullTracker(), distributed_state()
@@ -242,9 +258,6 @@ def run_grpo(
         prepare_run_dir(run_dir, resume=resume)
     state.wait_for_everyone()
     metrics: dict[str, float] = {}
-    if cfg.eval.baseline and state.is_main_process:
-        base, _ = _evaluate(source, processor, val_rows, data_root, cfg, system_prompt)
-        metrics.update({f"baseline_{k}": v for k, v in base.items() if k != "n"})
     policy_source = source
     if cfg.cold_start.enabled:
         policy_source, loss = _cold_start(source, processor, rows, data_root, run_dir, cfg, seed)
@@ -253,31 +266,45 @@ def run_grpo(
         policy_source, processor, rows, data_root, run_dir / "grpo", cfg,
         system_prompt=system_prompt, seed=seed, resume=resume, tracker=tracker, progress=progress,
     )  # fmt: skip
-    lora_base = policy_source if cfg.lora.enabled else None
-    publish_model(trainer, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
+    staging = stage_model(trainer, out_dir)  # a collective step under ZeRO-3
     metrics.update(_train_summary(trainer.state.log_history))
+    metrics.update(_peak_gpu_memory())
+    release_trainer(trainer)
+    del trainer
     counts = {
         "train_images": len(rows),
         "train_rejected": len(rejected),
         "val_images": len(val_rows),
         "val_rejected": len(val_rejected),
     }
-    if state.is_main_process:  # the published snapshot is what sampling will load: test that
-        final, predictions = _evaluate(
-            str(out_dir), processor, val_rows, data_root, cfg, system_prompt
-        )
-        metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
-        atomic_write_json(metrics_path, grpo_headline(metrics))
-        atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
-        tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
-    state.wait_for_everyone()
-    return StageResult(
+    result = StageResult(
         stage="grpo",
         outputs={"model": str(out_dir), "metrics": str(metrics_path), "checkpoints": str(run_dir)},
         counts=counts,
         metrics=metrics,
         extra={"resumed_from": resumed, "model_source": source, "policy_source": policy_source},
     )
+    if not state.is_main_process:
+        # Done: no rank waits at a barrier while the main rank merges and evaluates (that can
+        # take longer than the distributed timeout at the paper's sizes).
+        logger.info(
+            "rank %d: trained and saved; leaving publishing and evaluation to rank 0",
+            state.process_index,
+        )
+        return result
+    lora_base = policy_source if cfg.lora.enabled else None
+    finalize_model(staging, out_dir, processor, lora_base=lora_base, dtype=cfg.dtype)
+    # Only the main rank, after the trainer and vLLM are freed: the published snapshot is what
+    # sampling will load, so that is what is evaluated.
+    final, predictions = _evaluate(str(out_dir), processor, val_rows, data_root, cfg, system_prompt)
+    metrics.update({f"eval_{k}": v for k, v in final.items() if k != "n"})
+    if cfg.eval.baseline:  # the untrained model, same images and decoding
+        base, _ = _evaluate(source, processor, val_rows, data_root, cfg, system_prompt)
+        metrics.update({f"baseline_{k}": v for k, v in base.items() if k != "n"})
+    atomic_write_json(metrics_path, grpo_headline(metrics))
+    atomic_write_json(run_dir / COMPLETE_FILE, {"model": str(out_dir)})
+    tracker.log_table(predictions, artifact_file="eval/greedy_predictions.json")
+    return result
 
 
 def _cold_start(

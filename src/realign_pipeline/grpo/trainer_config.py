@@ -17,7 +17,12 @@ __all__ = ["create_grpo_args", "create_peft_config", "create_sft_args"]
 
 
 def _common(cfg: GRPOConfig, output_dir: Path, seed: int, report_to: str) -> dict[str, Any]:
+    import torch
+
     return {
+        # Without a GPU, say so: only then do the ranks of `accelerate launch` join one job
+        # (gloo) instead of each training alone.
+        "use_cpu": not torch.cuda.is_available(),
         "output_dir": str(output_dir),
         "seed": seed,
         "data_seed": seed,

@@ -9,7 +9,6 @@ is only looked up in the local cache; nothing reaches the network.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +56,13 @@ def _check_source(name_or_path: str | Path) -> str:
 
 
 def _offline_hint(name: str, exc: Exception) -> InputError:
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    where = "the local hub cache (HF_HUB_OFFLINE=1)" if offline else "the hub"
+    from realign_pipeline.model_fetch import download_hint, downloads_enabled
+
+    where = "the hub" if downloads_enabled() else "the local hub cache (HF_HUB_OFFLINE=1)"
     return InputError(
         f"cannot load model {name!r}: no local folder of that name, and not found in {where} "
-        f"({exc}). Pass an existing model folder (e.g. build one with `realign tiny-models`), "
-        "or download the hub model first (`hf download NAME`)"
+        f"({exc}). Pass an existing model folder (the tiny preset builds one with `realign "
+        f"tiny-models`), or fetch the hub model: {download_hint()}"
     )
 
 

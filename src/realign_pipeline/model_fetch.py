@@ -1,0 +1,228 @@
+"""Download, on purpose, the hub models a preset names, into the persistent model cache.
+
+Nothing else in the pipeline downloads: scripts/env.sh sets `HF_HUB_OFFLINE=1`, and a model
+that is not in the cache stops its stage with `download_hint()`. `realign fetch-models` (this
+module) lists what the preset needs and how big it is (the hub's file metadata when the hub can
+be reached, else the table below), then fetches it with the libraries' own download functions
+(`huggingface_hub.snapshot_download` for the VLMs, `open_clip.download_pretrained` for CLIP), so
+what lands in the cache is exactly what `from_pretrained` / `open_clip.create_model` load later.
+
+The cache: both libraries use `$HF_HOME/hub` (default `~/.cache/huggingface/hub`). Point
+`HF_HOME` at a persistent volume (the Kubernetes jobs mount one) so models download once per
+cluster, not once per job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.results import StageResult
+
+__all__ = [
+    "ModelDownload",
+    "download_hint",
+    "downloads_enabled",
+    "fetch_models",
+    "plan_downloads",
+]
+
+logger = logging.getLogger(__name__)
+
+# Sizes of the paper preset's downloads, for offline listings (bytes; the hub's figures when
+# written: Qwen2.5-VL-7B-Instruct = 5 bf16 safetensors shards + tokenizer and configs; the
+# ViT-L-14-336 `openai` weights as open_clip fetches them, fp32 safetensors).
+KNOWN_SIZES = {
+    "Qwen/Qwen2.5-VL-7B-Instruct": 16_600_000_000,
+    "Qwen/Qwen2.5-VL-3B-Instruct": 7_500_000_000,
+    "timm/vit_large_patch14_clip_336.openai": 1_710_000_000,
+    "timm/vit_large_patch14_clip_224.openai": 1_710_000_000,
+}
+
+_FALSE = ("", "0", "false", "no", "off")
+_OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def downloads_enabled() -> bool:
+    """False when `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) turns hub access off."""
+    return all(
+        os.environ.get(name, "0").strip().lower() in _FALSE
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def download_hint(params_path: str = "presets/paper.yaml") -> str:
+    """How to download the missing models from the shell the user is in."""
+    cache = os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    if downloads_enabled():
+        how = f"`realign fetch-models --params {params_path}`"
+    else:
+        how = (
+            "downloads are off in this shell (HF_HUB_OFFLINE=1, set by scripts/env.sh); run "
+            f"`HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 realign fetch-models --params "
+            f"{params_path}` (or open the shell with `REALIGN_DOWNLOADS=1 source scripts/env.sh`)"
+        )
+    return f"{how}; models go to the cache under HF_HOME ({cache}), set it to a persistent disk"
+
+
+@dataclass(frozen=True)
+class ModelDownload:
+    """One model a preset names on the hub, and where the params name it."""
+
+    kind: str  # "vlm" (a transformers snapshot) or "open_clip" (one pretrained weights file)
+    name: str  # hub repo id, or open_clip `architecture/tag`
+    repo_id: str
+    used_by: tuple[str, ...]
+    size_bytes: int | None = None
+    size_source: str = "unknown"  # "hub" (file metadata) | "table" (KNOWN_SIZES) | "unknown"
+    cached: bool = False
+    files: tuple[str, ...] = field(default=())
+
+    def describe(self) -> str:
+        """One line: name, size and its source, whether cached, and which params use it."""
+        size = "size unknown" if self.size_bytes is None else f"{self.size_bytes / 1e9:.2f} GB"
+        state = "cached" if self.cached else "to download"
+        users = ", ".join(self.used_by)
+        return f"{self.name} ({size}, from {self.size_source}; {state}) <- {users}"
+
+
+def _is_local(name: str) -> bool:
+    from realign_pipeline.models.vlm import is_local_model
+
+    return is_local_model(name) or name.endswith((".pt", ".bin", ".safetensors"))
+
+
+def plan_downloads(
+    vlms: Iterable[tuple[str, str]], clips: Iterable[tuple[str, str, str | None]]
+) -> list[ModelDownload]:
+    """The hub downloads behind the given model references (local folders and files skipped).
+
+    Args:
+        vlms: `(param key, hub id or folder)`, e.g. `("grpo.model", "Qwen/...")`.
+        clips: `(param key, open_clip architecture, pretrained tag / file / None)`.
+
+    Raises:
+        ConfigError: an open_clip tag that open_clip does not know for the architecture.
+    """
+    found: dict[str, ModelDownload] = {}
+    for key, name in vlms:
+        if not _is_local(name):
+            _add(found, ModelDownload("vlm", name, name, (key,)))
+    for key, arch, tag in clips:
+        if tag is None or _is_local(tag):
+            continue
+        import open_clip
+
+        cfg = open_clip.get_pretrained_cfg(arch, tag)
+        if not cfg.get("hf_hub"):
+            raise ConfigError(
+                f"{key}: open_clip has no hub weights for {arch!r} tag {tag!r}; tags: "
+                f"{', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'}"
+            )
+        repo = cfg["hf_hub"].strip("/")
+        _add(found, ModelDownload("open_clip", f"{arch}/{tag}", repo, (key,)))
+    return [_with_metadata(item) for item in found.values()]
+
+
+def _add(found: dict[str, ModelDownload], item: ModelDownload) -> None:
+    if item.name in found:
+        old = found[item.name]
+        item = ModelDownload(old.kind, old.name, old.repo_id, (*old.used_by, *item.used_by))
+    found[item.name] = item
+
+
+def _with_metadata(item: ModelDownload) -> ModelDownload:
+    size, source, files = KNOWN_SIZES.get(item.repo_id), "table", ()
+    if downloads_enabled():
+        try:
+            from huggingface_hub import HfApi
+
+            info = HfApi().model_info(item.repo_id, files_metadata=True)
+            siblings = [s for s in info.siblings or [] if s.size is not None]
+            if item.kind == "open_clip":  # open_clip fetches one weights file, in this order
+                names = {s.rfilename: s for s in siblings}
+                siblings = [names[n] for n in _OPEN_CLIP_FILES if n in names][:1]
+            size, source = sum(s.size for s in siblings), "hub"
+            files = tuple(s.rfilename for s in siblings)
+        except OSError as exc:  # hub errors (HTTP, connection, offline) are OSErrors
+            logger.warning("no hub metadata for %s (%s); using the table", item.repo_id, exc)
+    if size is None:
+        source = "unknown"
+    return ModelDownload(
+        item.kind, item.name, item.repo_id, item.used_by, size, source, _is_cached(item), files
+    )
+
+
+def _is_cached(item: ModelDownload) -> bool:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    patterns = list(_OPEN_CLIP_FILES) if item.kind == "open_clip" else None
+    try:
+        snapshot_download(item.repo_id, local_files_only=True, allow_patterns=patterns)
+    except (LocalEntryNotFoundError, OSError):
+        return False
+    return True
+
+
+def fetch_models(
+    plan: list[ModelDownload], *, dry_run: bool = False, params_path: str = "presets/paper.yaml"
+) -> StageResult:
+    """Download every planned model not yet in the cache (nothing when `dry_run`).
+
+    Raises:
+        InputError: downloads are turned off in this environment (the message says how to
+            turn them on), or a download failed.
+    """
+    for item in plan:
+        logger.info("%s", item.describe())
+    if not plan:
+        logger.info("nothing to download: the params name only local models or random weights")
+    missing = [item for item in plan if not item.cached]
+    if missing and not dry_run and not downloads_enabled():
+        raise InputError(f"{len(missing)} model(s) to download, but {download_hint(params_path)}")
+    fetched: dict[str, str] = {}
+    if not dry_run:
+        for item in missing:
+            fetched[item.name] = _download(item)
+    total = sum(item.size_bytes or 0 for item in missing)
+    return StageResult(
+        stage="fetch_models",
+        outputs=fetched,
+        counts={"models": len(plan), "to_download": len(missing), "fetched": len(fetched)},
+        metrics={"download_gb": round(total / 1e9, 2)},
+        extra={
+            "dry_run": dry_run,
+            "cache": os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface"),
+            "models": [
+                {
+                    "name": m.name,
+                    "repo_id": m.repo_id,
+                    "used_by": list(m.used_by),
+                    "size_gb": None if m.size_bytes is None else round(m.size_bytes / 1e9, 2),
+                    "size_source": m.size_source,
+                    "cached": m.cached,
+                }
+                for m in plan
+            ],
+        },
+    )
+
+
+def _download(item: ModelDownload) -> str:
+    logger.info("downloading %s into the hub cache", item.name)
+    try:
+        if item.kind == "open_clip":
+            import open_clip
+
+            arch, tag = item.name.split("/", 1)
+            return str(open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, tag)))
+        from huggingface_hub import snapshot_download
+
+        return str(snapshot_download(item.repo_id))
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputError(f"downloading {item.name} ({item.repo_id}) failed: {exc}") from None
