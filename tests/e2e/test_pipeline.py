@@ -274,6 +274,6 @@ def test_metrics_diff_between_two_runs_of_one_commit_is_empty(pipeline) -> None:
     ws, env = pipeline["ws"], pipeline["env"]
     _sh(ws, "git", "add", "dvc.lock", "metrics", "params.yaml", "data.dvc", env=env)
     _sh(ws, "git", "commit", "-qm", "run", env=env)
-    stages = ("ingest", "review_import", "evaluate")
+    stages = ("ingest", "review_import", "align", "evaluate")
     _sh(ws, "dvc", "repro", "--force", "--single-item", *stages, env=env)
     assert _dvc_view(ws, env, "dvc metrics diff").strip() == ""  # no timings, no counters
