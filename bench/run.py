@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-SKIP = {"run.py", "profile_pipeline.py"}  # profile_pipeline: minutes per revision, run apart
+# profile_pipeline, growth, rehearse_paper: minutes each, run apart; synthetic: a helper module
+SKIP = {"run.py", "profile_pipeline.py", "growth.py", "rehearse_paper.py", "synthetic.py"}
 
 
 def _machine() -> dict:

@@ -33,8 +33,10 @@ __all__ = [
     "accelerate_command",
     "cli_command",
     "is_launched_process",
+    "resolve_num_processes",
     "run_command",
     "run_parallel",
+    "visible_gpus",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,23 @@ def is_launched_process(environ: Mapping[str, str] | None = None) -> bool:
     """True inside a process started by a distributed launcher (a rank variable is set)."""
     env = os.environ if environ is None else environ
     return any(name in env for name in RANK_ENV_VARS)
+
+
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` entries."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    import torch
+
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def resolve_num_processes(value: int | str) -> int:
+    """A `num_processes` param: an int as is; `auto` = one per visible GPU (1 without a GPU)."""
+    if value == "auto":
+        return max(len(visible_gpus()), 1)
+    return int(value)
 
 
 def cli_command(*args: str) -> list[str]:

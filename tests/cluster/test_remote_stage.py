@@ -133,3 +133,10 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     assert lock[parent] == lock[pod]
     status = _sh(parent, "dvc", "status", "--json", "--with-deps", "ingest", env=parent_env)
     assert json.loads(status.strip().splitlines()[-1]) == {}, status
+    # the pod's MLflow run is nested under the parent flow's run
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(base["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("realign").experiment_id])
+    by_stage = {r.data.tags.get("realign.stage"): r for r in runs}
+    assert by_stage["ingest"].data.tags["mlflow.parentRunId"] == by_stage["pipeline"].info.run_id

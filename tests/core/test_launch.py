@@ -12,6 +12,7 @@ from realign_pipeline.launch import (
     accelerate_command,
     cli_command,
     is_launched_process,
+    resolve_num_processes,
     run_command,
     run_parallel,
 )
@@ -83,3 +84,19 @@ def test_cli_command_uses_this_interpreter() -> None:
     assert cli_command("sample", "--shard", "0/2") == [
         sys.executable, "-m", "realign_pipeline.cli", "sample", "--shard", "0/2",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "visible", "expected"),
+    [
+        (3, "0", 3),  # an explicit count wins
+        ("auto", "0,1,2,3", 4),  # one rank per visible GPU
+        ("auto", "", 1),  # no GPU: one process
+        ("auto", "-1", 1),  # CUDA_VISIBLE_DEVICES=-1 hides every GPU
+    ],
+)
+def test_resolve_num_processes(
+    monkeypatch: pytest.MonkeyPatch, value: int | str, visible: str, expected: int
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    assert resolve_num_processes(value) == expected

@@ -60,6 +60,7 @@ def test_paper_preset_reproduces_the_whole_dag_without_the_tiny_model(tmp_path: 
     shutil.copy(REPO / "dvc.yaml", ws / "dvc.yaml")
     shutil.copy(REPO / ".dvcignore", ws / ".dvcignore")
     shutil.copytree(REPO / "src", ws / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "deploy" / "accelerate", ws / "deploy" / "accelerate")  # grpo.launcher
     shutil.copy(REPO / "presets" / "paper.yaml", ws / "params.yaml")
     (ws / "data" / "AIGCDetectBenchmark").mkdir(parents=True)  # the user's datasets
     (ws / "data" / "AIGCDetectBenchmark" / "README").write_text("stand-in")

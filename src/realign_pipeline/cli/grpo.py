@@ -57,10 +57,16 @@ def register(app: typer.Typer) -> None:
         setup_logging(debug)
         cfg = load(params, set_)
         from realign_pipeline.grpo import run_grpo
-        from realign_pipeline.launch import accelerate_command, is_launched_process, run_command
+        from realign_pipeline.launch import (
+            accelerate_command,
+            is_launched_process,
+            resolve_num_processes,
+            run_command,
+        )
 
         launcher = cfg.grpo.launcher
-        if (launcher.num_processes > 1 or launcher.config) and not is_launched_process():
+        num_processes = resolve_num_processes(launcher.num_processes)
+        if (num_processes > 1 or launcher.config) and not is_launched_process():
             # Re-execute this very command on every rank: the same path under a shell, `dvc
             # repro`, the Prefect task and a Kubernetes job. The main rank prints the result.
             argv = [
@@ -73,7 +79,7 @@ def register(app: typer.Typer) -> None:
             ]  # fmt: skip
             cmd = accelerate_command(
                 argv,
-                num_processes=launcher.num_processes,
+                num_processes=num_processes,
                 config_file=launcher.config,
                 config_key="grpo.launcher.config",
             )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -63,11 +63,10 @@ class LauncherConfig(Section):
         description="accelerate config file (paper: deploy/accelerate/zero3.yaml, DeepSpeed "
         "ZeRO-3), relative to the repository root; null = accelerate's defaults."
     )
-    num_processes: int = Field(
-        ge=1,
-        description="Training processes, one per GPU (paper: 8). With num_processes > 1 or a "
-        "config, `realign grpo` re-executes itself through `accelerate launch`; 1 and no "
-        "config (tiny preset) = one plain process.",
+    num_processes: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        description="Training processes, one per GPU: `auto` = every visible GPU (paper; 1 "
+        "without a GPU). With more than 1, or a config, `realign grpo` re-executes itself "
+        "through `accelerate launch`; 1 and no config (tiny preset) = one plain process."
     )
 
 

@@ -47,9 +47,18 @@ _MLFLOW_RUN_ENV = ("MLFLOW_RUN_ID", "MLFLOW_NESTED_RUN", "MLFLOW_EXPERIMENT_NAME
 COMPLETE_FILE = "complete.json"
 
 
-def _fingerprint(cfg: GRPOConfig, model: str, seed: int, image_ids: list[str]) -> str:
+def _fingerprint(
+    cfg: GRPOConfig, model: str, seed: int, image_ids: list[str], world_size: int
+) -> str:
+    # the world size too: a checkpoint holds one optimizer/RNG state per rank
     payload = json.dumps(
-        {"grpo": cfg.model_dump(mode="json"), "model": model, "seed": seed, "images": image_ids},
+        {
+            "grpo": cfg.model_dump(mode="json"),
+            "model": model,
+            "seed": seed,
+            "images": image_ids,
+            "world_size": world_size,
+        },
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -252,7 +261,8 @@ def run_grpo(
         val_manifest, data_root, limit=cfg.eval.max_images, seed=seed
     )
     processor = load_processor(source, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels)
-    run_dir = Path(checkpoints_dir) / _fingerprint(cfg, source, seed, sorted(rows["image_id"]))
+    ids = sorted(rows["image_id"])
+    run_dir = Path(checkpoints_dir) / _fingerprint(cfg, source, seed, ids, state.num_processes)
     logger.info("grpo: %d train / %d val images, run dir %s", len(rows), len(val_rows), run_dir)
     if state.is_main_process:
         prepare_run_dir(run_dir, resume=resume)

@@ -13,13 +13,12 @@ generates only the missing keys (the table is identical to one uninterrupted pro
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
 from realign_pipeline.errors import ConfigError, RealignError
-from realign_pipeline.launch import cli_command, run_parallel
+from realign_pipeline.launch import cli_command, run_parallel, visible_gpus
 
 logger = logging.getLogger(__name__)
 
@@ -40,16 +39,6 @@ class WorkerPlan:
 
     count: int
     envs: tuple[dict[str, str], ...]
-
-
-def visible_gpus() -> list[str]:
-    """The CUDA devices this process may use, as `CUDA_VISIBLE_DEVICES` entries."""
-    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if listed is not None:
-        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
-    import torch
-
-    return [str(i) for i in range(torch.cuda.device_count())]
 
 
 def plan_workers(
