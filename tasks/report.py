@@ -14,7 +14,7 @@ HEADLINE_KEYS = ("macc", "map")
 _CLEAN = ("none", "clean")  # condition names of unperturbed images in older metrics layouts
 
 
-def format_metrics(metrics: Mapping[str, float], limit: int = 6) -> str:
+def format_metrics(metrics: Mapping[str, float], limit: int = 5) -> str:
     """`name=value` pairs (4 significant digits), the first `limit`, in the file's order."""
     items = [f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit]]
     more = len(metrics) - limit
@@ -35,8 +35,9 @@ def _mlflow_cell(row: Mapping[str, object]) -> str:
 
 def stages_markdown(rows: Iterable[Mapping[str, object]], failed: str | None = None) -> str:
     """The stages table: one row per stage, a link to its MLflow run, its headline numbers."""
+    # the metrics go last: a long cell then overflows to the right without hiding the links
     lines = [
-        "| stage | status | duration (s) | headline metrics | MLflow | DVC stage hash |",
+        "| stage | status | duration (s) | MLflow | DVC stage hash | headline metrics |",
         "| --- | --- | ---: | --- | --- | --- |",
     ]
     for row in rows:
@@ -45,9 +46,9 @@ def stages_markdown(rows: Iterable[Mapping[str, object]], failed: str | None = N
             row.get("stage", ""),
             row.get("status", ""),
             row.get("duration_s", ""),
-            format_metrics(metrics) if isinstance(metrics, Mapping) else "",
             _mlflow_cell(row),
             str(row.get("dvc_stage_hash") or "")[:8],
+            format_metrics(metrics) if isinstance(metrics, Mapping) else "",
         )
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     title = "## Stages" + (f" (failed at {failed})" if failed else "")

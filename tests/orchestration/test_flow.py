@@ -214,5 +214,7 @@ def test_flow_run_is_named_and_tagged(toy_workspace, prefect_harness) -> None:
         )
     latest = max(artifacts, key=lambda a: a.created)
     assert latest.type == "markdown"
-    assert "| stage | status | duration (s) | headline metrics | MLflow |" in latest.data
+    assert "| stage | status | duration (s) | MLflow | DVC stage hash | headline metrics |" in (
+        latest.data
+    )
     assert "| ingest | ran |" in latest.data

@@ -21,12 +21,13 @@ def test_stages_table_links_mlflow_and_shows_headline_metrics() -> None:
     ]
     text = stages_markdown(rows)
     lines = text.splitlines()
-    assert lines[2].startswith("| stage | status | duration (s) | headline metrics | MLflow")
+    assert lines[2].startswith("| stage | status | duration (s) | MLflow | DVC stage hash |")
     assert (
-        "| align | ran | 12.5 | val_acc=0.8765, val_real_acc=0.9 | "
-        "[open run](http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef) | feedbeef |"
+        "| align | ran | 12.5 | "
+        "[open run](http://127.0.0.1:5000/#/experiments/1/runs/0123456789abcdef) | feedbeef | "
+        "val_acc=0.8765, val_real_acc=0.9 |"
     ) in lines
-    assert "| evaluate | skipped |  |  | `fedcba98` (local store: `mlflow ui`) |  |" in lines
+    assert "| evaluate | skipped |  | `fedcba98` (local store: `mlflow ui`) |  |  |" in lines
     assert stages_markdown([], failed="align").startswith("## Stages (failed at align)")
 
 
