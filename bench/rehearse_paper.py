@@ -179,6 +179,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
 
     from realign_pipeline.align.stage import run_align
     from realign_pipeline.detector.model import load_detector
+    from realign_pipeline.detector.transform import create_model_transform
     from realign_pipeline.evaluate.preprocess import create_preprocess
 
     paths = _images(work / "align_data", 4, 336)
@@ -204,7 +205,8 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
     spec = detector.spec
     ev = params.evaluate
     preprocess = create_preprocess(ev.preprocessing, image_size=spec.image_size, mean=spec.mean,
-                                   std=spec.std, resize_scale=ev.resize_scale)  # fmt: skip
+                                   std=spec.std, resize_scale=ev.resize_scale,
+                                   model_transform=create_model_transform(spec))  # fmt: skip
     with torch.no_grad():
         p_fake = float(detector.predict_proba(preprocess(Image.open(paths[1]))[None])[0])
     return {
