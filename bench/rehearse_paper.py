@@ -28,7 +28,7 @@ Peak RSS growth of each stage (over the process before it) is printed; it is a C
 the GPU memory at the preset's batch sizes (see docs/grpo.md for the GPU memory plan).
 
 Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
-(13 minutes measured on 2 CPU cores shared with other jobs; grpo 1, sample 3, align 9).
+(4 to 13 minutes measured on 2 CPU cores shared with other jobs, by their load).
 """
 
 from __future__ import annotations
