@@ -31,9 +31,9 @@ from pydantic import BaseModel, Field
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
-from realign_pipeline.config.pipeline import STAGES, StageName
+from realign_pipeline.config.pipeline import StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
-from tasks.dvc_runner import out_of_date
+from tasks.dvc_runner import dvc_stage_names, out_of_date
 from tasks.stages import STAGE_TASKS, StageOutcome
 
 EVAL_REPORT = "artifacts/eval/report.md"
@@ -46,7 +46,7 @@ class PipelineRun(BaseModel):
         "tiny", description="Params preset made active (presets/<preset>.yaml -> params.yaml)."
     )
     stages: list[StageName] = Field(
-        default_factory=list, description="Stages to run (empty: pipeline.stages from params)."
+        default_factory=list, description="Stages to run (empty: every stage of dvc.yaml)."
     )
     review_mode: Literal["params", "auto", "human"] = Field(
         "params", description="Expert review: as in params, auto (no humans), or human (wait)."
@@ -149,8 +149,8 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
         if run.review_mode != "params" and set_param(root, "review.mode", run.review_mode):
             logger.info("review.mode set to %s for this run", run.review_mode)
         params = load_params(root / "params.yaml")
-        wanted = set(run.stages or params.pipeline.stages)
-        stages = [s for s in STAGES if s in wanted]
+        # dvc.yaml is the one list of stages, in DAG order; the run may pick a subset
+        stages = [s for s in dvc_stage_names(root) if not run.stages or s in run.stages]
         parent = create_run(
             params.tracking,
             "realign-pipeline",
@@ -175,7 +175,11 @@ def realign_pipeline(run: PipelineRun | None = None, repo: str = ".") -> list[di
                     rows.append(_run_remote(current, deployment, root, parent, run.force))
                     stale = None
                     continue
-                outcome: StageOutcome = STAGE_TASKS[current](
+                stage_task = STAGE_TASKS[current].with_options(
+                    retries=params.pipeline.retries,
+                    retry_delay_seconds=params.pipeline.retry_delay_s,
+                )
+                outcome: StageOutcome = stage_task(
                     current,
                     str(root),
                     parent_run_id=parent,

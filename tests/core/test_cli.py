@@ -92,3 +92,23 @@ def test_console_script_targets_the_fast_exit_entry() -> None:
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["realign"] == "realign_pipeline.cli:run"
+
+
+def test_an_unreachable_server_exits_75_for_a_retry(capsys) -> None:
+    """The pipeline runner retries exit 75 (EX_TEMPFAIL) and nothing else from a stage."""
+    import typer
+
+    from realign_pipeline.cli.common import EXIT_TRANSIENT, main_wrapper
+
+    app = typer.Typer()
+
+    @app.command()
+    def refused() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    assert main_wrapper(app, ["refused"]) == EXIT_TRANSIENT == 75
+    assert "transient" in capsys.readouterr().err

@@ -3,7 +3,7 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -48,7 +48,7 @@ from realign_pipeline.detector.transform import create_model_transform
 from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.manifest import read_manifest
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker, git_commit
+from realign_pipeline.tracking import NullTracker, Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "images_per_s")
+# No timing column: loss.csv is a cached output and must not change between identical runs
+# (images/s goes to MLflow and metrics/align.json).
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 
@@ -236,7 +238,6 @@ def run_align(
         "seed": seed,
         "align": cfg.model_dump(mode="json"),
         "pairs": str(pairs_path),
-        "git_commit": git_commit(),
     }
     spec = create_spec(bundle, cfg, provenance)
     pixels = ImagePixels(create_model_transform(spec), cfg.image_cache_mb * 2**20)
@@ -286,7 +287,8 @@ def run_align(
             atomic_write_json(metrics_path, {**counts, **metrics})
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
     tracker.log_artifact(report_dir / VAL_FILE, "align")
-    return StageResult("align", outputs, counts, metrics, {"complete": complete})
+    extra = {"complete": complete, "resumed": state is not None}
+    return StageResult("align", outputs, counts, metrics, extra)
 
 
 def _text_embeddings(

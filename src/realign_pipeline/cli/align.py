@@ -13,6 +13,7 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     setup_logging,
     stage_run,
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 report_dir=report_dir,
                 metrics_path=metrics,
                 tracker=tracker,
-                resume=resume,
+                resume=resume and not forced(),
             )
             finish(result, tracker)
 

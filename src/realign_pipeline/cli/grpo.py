@@ -15,6 +15,7 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     progress_hook,
     setup_logging,
@@ -58,7 +59,7 @@ def register(app: typer.Typer) -> None:
         cfg = load(params, set_)
         from realign_pipeline.grpo import run_grpo
 
-        kwargs = {"seed": cfg.seed, "model": model, "resume": resume}
+        kwargs = {"seed": cfg.seed, "model": model, "resume": resume and not forced()}
         paths = (manifest, val_manifest, data_root, out, metrics, checkpoints, cfg.grpo)
         if int(os.environ.get("RANK", "0")) != 0:
             # A non-main process of `accelerate launch`: trains its share; the main process

@@ -13,6 +13,7 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     progress_hook,
     setup_logging,
@@ -96,5 +97,6 @@ def register(app: typer.Typer) -> None:
                 shard=spec,
                 tracker=tracker,
                 progress=progress_hook(),
+                fresh=forced(),
             )
             finish(result, tracker)
