@@ -33,10 +33,10 @@ from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
-from tasks.dvc_runner import dvc_stage_names, out_of_date
+from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.stages import STAGE_TASKS, StageOutcome
 
-EVAL_REPORT = "artifacts/eval/report.md"
+EVAL_REPORT = "report.md"  # in the evaluate stage's output folder (dvc.yaml)
 
 
 class PipelineRun(BaseModel):
@@ -129,7 +129,7 @@ def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
         table=[{k: v for k, v in row.items() if k != "metrics"} for row in rows],
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
-    report = root / EVAL_REPORT
+    report = root / stage_outputs(root, "evaluate")[0] / EVAL_REPORT
     if report.is_file():
         create_markdown_artifact(
             key="realign-eval-report", markdown=report.read_text(), description="Evaluation"

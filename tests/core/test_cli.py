@@ -13,7 +13,8 @@ from realign_pipeline.cli.common import progress_hook
 
 
 def test_missing_params_file_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
-    code = main(["ingest", "--params", str(tmp_path / "absent.yaml")])
+    paths = ["--data-root", "d", "--out", "o", "--metrics", "m.json"]
+    code = main(["ingest", *paths, "--params", str(tmp_path / "absent.yaml")])
     err = capsys.readouterr().err
     assert code == 2
     assert (
@@ -23,7 +24,8 @@ def test_missing_params_file_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
 
 
 def test_bad_override_names_the_key(capsys) -> None:
-    code = main(["ingest", "--set", "ingest.nope=1"])
+    paths = ["--data-root", "d", "--out", "o", "--metrics", "m.json"]
+    code = main(["ingest", *paths, "--set", "ingest.nope=1"])
     assert code == 2
     assert "ingest.nope: unknown key" in capsys.readouterr().err
 

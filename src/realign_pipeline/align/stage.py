@@ -203,9 +203,9 @@ def run_align(
     *,
     seed: int,
     val_manifest: Path | None = None,
-    ckpt_dir: Path = Path("artifacts/align_ckpt"),
-    report_dir: Path = Path("artifacts/align"),
-    metrics_path: Path | None = Path("metrics/align.json"),
+    ckpt_dir: Path,
+    report_dir: Path,
+    metrics_path: Path | None,
     tracker: Tracker | None = None,
     resume: bool = True,
     stop_after_epochs: int | None = None,
@@ -229,6 +229,8 @@ def run_align(
     """
     tracker = tracker or NullTracker()
     start_time = time.perf_counter()
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
     bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed)

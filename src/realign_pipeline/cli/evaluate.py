@@ -25,21 +25,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        detector: Annotated[Path, typer.Option(help="Exported detector folder.")] = Path(
-            "artifacts/detector"
-        ),
-        manifests: Annotated[
-            Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")
-        ] = Path("artifacts/manifests"),
-        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")] = Path(
-            "data"
-        ),
-        out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")] = (
-            Path("artifacts/eval")
-        ),
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON for DVC.")] = Path(
-            "metrics/eval.json"
-        ),
+        *,
+        detector: Annotated[Path, typer.Option(help="Exported detector folder.")],
+        manifests: Annotated[Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")],
+        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")],
+        out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")],
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON for DVC.")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,

@@ -19,12 +19,7 @@ from realign_pipeline.cli.common import (
     setup_logging,
     stage_run,
 )
-
-# Defaults per task, matching the DVC layout: (model, output folder, metrics file).
-_DEFAULTS = {
-    "reasoning": ("artifacts/aigi_r1", Path("artifacts/reasoning"), Path("metrics/sample.json")),
-    "caption": (None, Path("artifacts/captions"), Path("metrics/caption.json")),
-}
+from realign_pipeline.errors import ConfigError
 
 
 class TaskChoice(StrEnum):
@@ -39,6 +34,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sample")
     def sample(
+        *,
         task: Annotated[
             TaskChoice,
             typer.Option(
@@ -49,27 +45,17 @@ def register(app: typer.Typer) -> None:
         shard: Annotated[
             str, typer.Option(help="This worker's slice I/N (0-based): batches with index % N == I")
         ] = "0/1",
-        manifest: Annotated[Path, typer.Option(help="Manifest of the images.")] = Path(
-            "artifacts/manifests/train.parquet"
-        ),
-        data_root: Annotated[
-            Path, typer.Option(help="Root the manifest's paths are relative to.")
-        ] = Path("data"),
+        manifest: Annotated[Path, typer.Option(help="Manifest of the images.")],
+        data_root: Annotated[Path, typer.Option(help="Root the manifest's paths are relative to.")],
         model: Annotated[
             str | None,
             typer.Option(
-                help="Model folder or hub id [reasoning: artifacts/aigi_r1; caption: "
-                "params caption.model]."
+                help="Model folder or hub id; required for reasoning (the GRPO model), "
+                "default for caption: params caption.model."
             ),
         ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(help="Output folder [artifacts/reasoning | artifacts/captions]."),
-        ] = None,
-        metrics: Annotated[
-            Path | None,
-            typer.Option(help="Metrics JSON [metrics/sample.json | metrics/caption.json]."),
-        ] = None,
+        out: Annotated[Path, typer.Option(help="Output folder.")],
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -82,16 +68,17 @@ def register(app: typer.Typer) -> None:
         spec = parse_shard(shard)
         kind = task.value
         section = cfg.sample if kind == "reasoning" else cfg.caption
-        default_model, default_out, default_metrics = _DEFAULTS[kind]
-        model_name = model or default_model or cfg.caption.model
+        if model is None and kind == "reasoning":
+            raise ConfigError("realign sample --task reasoning needs --model (the GRPO model)")
+        model_name = model or cfg.caption.model
         stage = "sample" if kind == "reasoning" else "caption"
         with stage_run(cfg, stage, section) as tracker:
             result = run_sample(
                 manifest,
                 data_root,
                 model_name,
-                out or default_out,
-                metrics or default_metrics,
+                out,
+                metrics,
                 section,
                 task=kind,
                 shard=spec,
