@@ -129,8 +129,11 @@ def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
         table=[{k: v for k, v in row.items() if k != "metrics"} for row in rows],
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
-    report = root / stage_outputs(root, "evaluate")[0] / EVAL_REPORT
-    if report.is_file():
+    stages = dvc_stage_names(root)
+    report = (
+        root / stage_outputs(root, "evaluate")[0] / EVAL_REPORT if "evaluate" in stages else None
+    )
+    if report is not None and report.is_file():
         create_markdown_artifact(
             key="realign-eval-report", markdown=report.read_text(), description="Evaluation"
         )

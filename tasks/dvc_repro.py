@@ -1,4 +1,4 @@
-"""`python -m tasks.dvc_repro STAGE [--force]`: `dvc repro --single-item STAGE` through DVC's API.
+"""`python tasks/dvc_repro.py STAGE [--force]`: `dvc repro --single-item STAGE` through DVC's API.
 
 The caller learns what happened from the exit code and DVC's own exceptions, never from DVC's
 English messages: 0 = done, and the last stdout line is `{"reproduced": true|false}` (false: the

@@ -26,7 +26,7 @@ from tasks.dvc_repro import EXIT_TRANSIENT
 PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
 RESULT_ENV = "REALIGN_RESULT_FILE"  # the `realign` command writes its StageResult JSON there
 FORCE_ENV = "REALIGN_FORCE"  # set: the command discards resumable state (flow `force`)
-_ROOT = Path(__file__).resolve().parents[1]  # so `python -m tasks.dvc_repro` imports from here
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 class StageFailedError(RuntimeError):
@@ -165,13 +165,13 @@ def run_dvc_stage(
     progress_file.unlink(missing_ok=True)
     result_file = progress_file.with_name(f"result-{stage}-{os.getpid()}.json")
     result_file.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "tasks.dvc_repro", stage] + (["--force"] if force else [])
+    script = str(_ROOT / "tasks" / "dvc_repro.py")  # a script: it imports nothing of ours
+    cmd = [sys.executable, script, stage] + (["--force"] if force else [])
     full_env = {
         **os.environ,
         **(env or {}),
         PROGRESS_ENV: str(progress_file),
         RESULT_ENV: str(result_file),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
     }
     if force:
         full_env[FORCE_ENV] = "1"
