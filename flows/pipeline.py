@@ -32,14 +32,14 @@ from flows.stage import check_dispatch, dispatch
 from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
-from realign_pipeline.config.pipeline import STAGES, StageName
+from realign_pipeline.config.pipeline import StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
 from realign_pipeline.tracking.registry import variant_params
-from tasks.dvc_runner import out_of_date
+from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import STAGE_TASKS, StageOutcome
 
-EVAL_REPORT = "artifacts/eval/report.md"
+EVAL_REPORT = "report.md"  # in the evaluate stage's output folder (dvc.yaml)
 
 
 Preset = Literal["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
@@ -130,8 +130,11 @@ def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
         markdown=stages_markdown(rows, failed),
         description="Stages of this run" + (f" (failed at {failed})" if failed else ""),
     )
-    report = root / EVAL_REPORT
-    if report.is_file():
+    stages = dvc_stage_names(root)
+    report = (
+        root / stage_outputs(root, "evaluate")[0] / EVAL_REPORT if "evaluate" in stages else None
+    )
+    if report is not None and report.is_file():
         evaluate = next((r for r in rows if r.get("stage") == "evaluate"), {})
         create_markdown_artifact(
             key="realign-eval-report",
@@ -188,8 +191,8 @@ def realign_pipeline(
         preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes),
             presets/paper.yaml (the paper's models, GPUs), or one of the paper's two protocols
             (paper-aigcdetect, paper-holmes) is copied to params.yaml.
-        stages: Stages to run, in DAG order whatever the order picked here; empty runs
-            pipeline.stages from the preset.
+        stages: Stages to run, in DAG order whatever the order picked here; empty runs every
+            stage of dvc.yaml.
         review_mode: Expert review of the reasoning texts: as set in params (review.mode), auto
             (drop misjudged or malformed answers, no humans), or human (the run waits after
             review_export for the experts' export).
@@ -206,8 +209,8 @@ def realign_pipeline(
         if review_mode != "params" and set_param(root, "review.mode", review_mode):
             logger.info("review.mode set to %s for this run", review_mode)
         params = load_params(root / "params.yaml")
-        wanted = set(stages or params.pipeline.stages)
-        stages = tuple(s for s in STAGES if s in wanted)
+        # dvc.yaml is the one list of stages, in DAG order; the run may pick a subset
+        stages = tuple(s for s in dvc_stage_names(root) if not stages or s in stages)
         check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
         commit = git_commit(root)
         tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
@@ -227,7 +230,11 @@ def realign_pipeline(
                     rows.append(dispatch(current, deployment, root, parent, force))
                     stale = None
                     continue
-                outcome: StageOutcome = STAGE_TASKS[current](
+                stage_task = STAGE_TASKS[current].with_options(
+                    retries=params.pipeline.retries,
+                    retry_delay_seconds=params.pipeline.retry_delay_s,
+                )
+                outcome: StageOutcome = stage_task(
                     current,
                     str(root),
                     parent_run_id=parent,

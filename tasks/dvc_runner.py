@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,17 +22,12 @@ from pathlib import Path
 import yaml
 
 from realign_pipeline.headline import flatten
+from tasks.dvc_repro import EXIT_TRANSIENT
 
 PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
-# Failures worth retrying: another process holds DVC's lock, or a server blipped.
-_TRANSIENT_MARKERS = (
-    "Unable to acquire lock",
-    "is busy",
-    "Connection refused",
-    "Temporary failure in name resolution",
-    "timed out",
-    "503 Service Unavailable",
-)
+RESULT_ENV = "REALIGN_RESULT_FILE"  # the `realign` command writes its StageResult JSON there
+FORCE_ENV = "REALIGN_FORCE"  # set: the command discards resumable state (flow `force`)
+_ROOT = Path(__file__).resolve().parents[1]
 
 
 class StageFailedError(RuntimeError):
@@ -51,6 +47,19 @@ class DvcRun:
     duration_s: float
     output_tail: list[str] = field(default_factory=list)
     restored: bool = False  # outputs checked out from DVC's run cache instead of running
+    resumed: bool = False  # the command ran and continued from resumable state it found
+
+    @property
+    def status(self) -> str:
+        """ran | resumed | restored (from DVC's run cache) | skipped (up to date)."""
+        if self.ran:
+            return "resumed" if self.resumed else "ran"
+        return "restored" if self.restored else "skipped"
+
+
+def dvc_stage_names(repo: Path) -> list[str]:
+    """The stages of `repo`'s dvc.yaml in file order (DAG order: the one list of stages)."""
+    return list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
 
 
 def stage_spec(repo: Path, stage: str) -> dict:
@@ -136,7 +145,10 @@ def run_dvc_stage(
     on_line: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> DvcRun:
-    """Run `dvc repro --single-item STAGE` in `repo`: ran, restored from the run cache, or skipped.
+    """Run `dvc repro --single-item STAGE` in `repo` (through `tasks.dvc_repro`): ran, resumed,
+    restored from the run cache, or skipped. What happened comes from exit codes, the
+    reproduced flag and the result file the `realign` command writes when it runs (`force` also
+    asks it to discard resumable state: REALIGN_FORCE).
 
     Raises:
         TransientStageError: a failure worth retrying (DVC lock held, server unreachable).
@@ -145,8 +157,18 @@ def run_dvc_stage(
     progress_file = repo / ".dvc" / "tmp" / f"progress-{stage}-{os.getpid()}.json"
     progress_file.parent.mkdir(parents=True, exist_ok=True)
     progress_file.unlink(missing_ok=True)
-    cmd = ["dvc", "repro", "--single-item", stage] + (["--force"] if force else [])
-    full_env = {**os.environ, **(env or {}), PROGRESS_ENV: str(progress_file)}
+    result_file = progress_file.with_name(f"result-{stage}-{os.getpid()}.json")
+    result_file.unlink(missing_ok=True)
+    script = str(_ROOT / "tasks" / "dvc_repro.py")  # a script: it imports nothing of ours
+    cmd = [sys.executable, script, stage] + (["--force"] if force else [])
+    full_env = {
+        **os.environ,
+        **(env or {}),
+        PROGRESS_ENV: str(progress_file),
+        RESULT_ENV: str(result_file),
+    }
+    if force:
+        full_env[FORCE_ENV] = "1"
     start = time.monotonic()
     stop = threading.Event()
     poller = None
@@ -180,9 +202,29 @@ def run_dvc_stage(
     text = "\n".join(tail)
     if returncode != 0:
         message = f"stage {stage!r} failed (exit {returncode}):\n{text}"
-        if any(marker in text for marker in _TRANSIENT_MARKERS):
+        if returncode == EXIT_TRANSIENT:
             raise TransientStageError(message)
         raise StageFailedError(message)
-    restored = "is cached - skipping run" in text
-    ran = "didn't change, skipping" not in text and not restored
-    return DvcRun(stage=stage, ran=ran, duration_s=duration, output_tail=tail, restored=restored)
+    reported = [line for line in tail if line.startswith('{"reproduced"')]
+    reproduced = bool(json.loads(reported[-1])["reproduced"]) if reported else False
+    result = _read_result(result_file)
+    ran = result is not None
+    return DvcRun(
+        stage=stage,
+        ran=ran,
+        duration_s=duration,
+        output_tail=tail,
+        restored=reproduced and not ran,
+        resumed=ran and bool(result.get("extra", {}).get("resumed")),
+    )
+
+
+def _read_result(path: Path) -> dict | None:
+    """The StageResult the command wrote (None: the command did not run), then remove it."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    finally:
+        path.unlink(missing_ok=True)
+    return result if isinstance(result, dict) else None

@@ -55,7 +55,7 @@ class StageOutcome:
     """What the flow records per stage (also the row of the stages table artifact)."""
 
     stage: str
-    status: str  # ran | restored (from DVC's run cache) | skipped
+    status: str  # ran | resumed | restored (from DVC's run cache) | skipped
     duration_s: float
     mlflow_run_id: str
     mlflow: str
@@ -175,7 +175,7 @@ def run_stage(
     stage_hash = stage_lock_hash(root, stage)
     metrics = stage_metrics(root, stage)
     tracker = tracker_for(params.tracking, run_id)
-    status = "ran" if result.ran else "restored" if result.restored else "skipped"
+    status = result.status
     tracker.set_tags({"dvc.stage_hash": stage_hash, "realign.status": status})
     tag_run_versions(tracker, {"dvc.stage_hash": stage_hash})  # lineage of a registered detector
     if not result.ran:

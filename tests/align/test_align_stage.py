@@ -68,11 +68,9 @@ def test_resume_ends_with_same_weights_as_uninterrupted_run(align_inputs, tiny_a
         _run(align_inputs, cfg.model_copy(update=update), tmp_path / name)
         c = load_file(str(tmp_path / name / "detector" / WEIGHTS_FILE))
         assert all(torch.equal(a[key], c[key]) for key in a), name
-    loss_a = pd.read_csv(tmp_path / "straight" / "report" / "loss.csv")
-    loss_b = pd.read_csv(tmp_path / "killed" / "report" / "loss.csv")
-    pd.testing.assert_frame_equal(
-        loss_a.drop(columns="images_per_s"), loss_b.drop(columns="images_per_s")
-    )
+    # the curve has no timing column: a resumed run writes the same bytes
+    loss_a = (tmp_path / "straight" / "report" / "loss.csv").read_bytes()
+    assert loss_a == (tmp_path / "killed" / "report" / "loss.csv").read_bytes()
 
 
 @pytest.mark.parametrize(

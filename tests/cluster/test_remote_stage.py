@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from flows.workspace import set_param
-from tests.e2e.test_pipeline import _copy_repo, _sh
+from tests.e2e.workspace import copy_repo, sh
 from tests.orchestration.test_prefect_server import prefect_worker
 from tests.reliability.mlflow_server import free_port
 
@@ -69,7 +69,7 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     s3_env, s3 = s3_remote
     parent, pod = tmp_path / "parent", tmp_path / "pod"
     parent.mkdir()
-    _copy_repo(parent)
+    copy_repo(parent)
     base = {
         **os.environ,
         **prefect_server,
@@ -90,16 +90,16 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
         ["git", "add", "-A"],
         ["git", "commit", "-qm", "parent"],
     ):
-        _sh(parent, *cmd, env=parent_env)
-    _sh(tmp_path, "git", "clone", "-q", str(parent), str(pod), env=pod_env)
+        sh(parent, *cmd, env=parent_env)
+    sh(tmp_path, "git", "clone", "-q", str(parent), str(pod), env=pod_env)
     (parent / "NOTES.md").write_text("a commit the pod has not seen\n")
-    _sh(parent, "git", "add", "NOTES.md", env=parent_env)
-    _sh(parent, "git", "commit", "-qm", "after the pod's clone", env=parent_env)
+    sh(parent, "git", "add", "NOTES.md", env=parent_env)
+    sh(parent, "git", "commit", "-qm", "after the pod's clone", env=parent_env)
     set_param(parent, "pipeline.dvc_remote", f"s3://{BUCKET}/dvc")
     set_param(parent, "pipeline.stage_deployments", {"ingest": DEPLOYMENT})
 
-    _sh(pod, "prefect", "work-pool", "create", "gpu-24gb", "--type", "process", env=pod_env)
-    _sh(pod, "prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml",
+    sh(pod, "prefect", "work-pool", "create", "gpu-24gb", "--type", "process", env=pod_env)
+    sh(pod, "prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml",
         "-n", "gpu-24gb", env=pod_env)  # fmt: skip
     run = (
         "import json; from flows.pipeline import realign_pipeline; "
@@ -108,7 +108,7 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     )
     with prefect_worker("gpu-24gb", pod, pod_env, tmp_path / "worker.log"):
         try:
-            out = _sh(parent, sys.executable, "-c", run, env=parent_env, timeout=900)
+            out = sh(parent, sys.executable, "-c", run, env=parent_env, timeout=900)
         except AssertionError:
             print((tmp_path / "worker.log").read_text()[-8000:])
             raise
@@ -116,8 +116,8 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     rows = json.loads(next(line[5:] for line in out.splitlines() if line.startswith("ROWS=")))
     assert rows == [{"stage": "ingest", "status": f"ran on {DEPLOYMENT}"}]
     # the pod ran the parent's commit and params, and kept the remote's copy of its outputs
-    head = _sh(parent, "git", "rev-parse", "HEAD").strip()
-    assert _sh(pod, "git", "rev-parse", "HEAD").strip() == head
+    head = sh(parent, "git", "rev-parse", "HEAD").strip()
+    assert sh(pod, "git", "rev-parse", "HEAD").strip() == head
     assert (pod / "params.yaml").read_bytes() == (parent / "params.yaml").read_bytes()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert keys and all(k.startswith("dvc/files/md5/") for k in keys)
@@ -131,7 +131,7 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
         for side in (parent, pod)
     }
     assert lock[parent] == lock[pod]
-    status = _sh(parent, "dvc", "status", "--json", "--with-deps", "ingest", env=parent_env)
+    status = sh(parent, "dvc", "status", "--json", "--with-deps", "ingest", env=parent_env)
     assert json.loads(status.strip().splitlines()[-1]) == {}, status
     # the pod's MLflow run is nested under the parent flow's run
     from mlflow.tracking import MlflowClient

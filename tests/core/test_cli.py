@@ -13,7 +13,8 @@ from realign_pipeline.cli.common import progress_hook
 
 
 def test_missing_params_file_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
-    code = main(["ingest", "--params", str(tmp_path / "absent.yaml")])
+    paths = ["--data-root", "d", "--out", "o", "--metrics", "m.json"]
+    code = main(["ingest", *paths, "--params", str(tmp_path / "absent.yaml")])
     err = capsys.readouterr().err
     assert code == 2
     assert (
@@ -23,7 +24,8 @@ def test_missing_params_file_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
 
 
 def test_bad_override_names_the_key(capsys) -> None:
-    code = main(["ingest", "--set", "ingest.nope=1"])
+    paths = ["--data-root", "d", "--out", "o", "--metrics", "m.json"]
+    code = main(["ingest", *paths, "--set", "ingest.nope=1"])
     assert code == 2
     assert "ingest.nope: unknown key" in capsys.readouterr().err
 
@@ -92,3 +94,23 @@ def test_console_script_targets_the_fast_exit_entry() -> None:
 
     pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
     assert pyproject["project"]["scripts"]["realign"] == "realign_pipeline.cli:run"
+
+
+def test_an_unreachable_server_exits_75_for_a_retry(capsys) -> None:
+    """The pipeline runner retries exit 75 (EX_TEMPFAIL) and nothing else from a stage."""
+    import typer
+
+    from realign_pipeline.cli.common import EXIT_TRANSIENT, main_wrapper
+
+    app = typer.Typer()
+
+    @app.command()
+    def refused() -> None:
+        raise ConnectionRefusedError("connection refused")
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    assert main_wrapper(app, ["refused"]) == EXIT_TRANSIENT == 75
+    assert "transient" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_pipeline import _copy_repo, _sh
+from tests.e2e.workspace import copy_repo, sh
 from tests.orchestration.test_prefect_server import _wait_http
 from tests.reliability.mlflow_server import free_port
 from tests.reliability.mlflow_server import mlflow_server as start_mlflow_server
@@ -85,7 +85,7 @@ def servers(tmp_path_factory):
 def flow_run(servers, tmp_path_factory):
     """The tiny pipeline run by the flow against both servers, plus the `local` deployment."""
     ws = tmp_path_factory.mktemp("browser-clone")
-    _copy_repo(ws)
+    copy_repo(ws)
     env = {
         **servers["env"],
         "MLFLOW_TRACKING_URI": servers["mlflow"],
@@ -110,8 +110,8 @@ def flow_run(servers, tmp_path_factory):
             "local",
         ],
     ):
-        _sh(ws, *cmd, env=env)
-    _sh(ws, sys.executable, "-m", "flows.pipeline", env=env, timeout=1500)
+        sh(ws, *cmd, env=env)
+    sh(ws, sys.executable, "-m", "flows.pipeline", env=env, timeout=1500)
     api = f"{servers['prefect']}/api"
     runs = _post(f"{api}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 1})
     artifacts = _post(

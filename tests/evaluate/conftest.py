@@ -110,6 +110,7 @@ def eval_cfg() -> EvaluateConfig:
         batch_size=4,
         num_workers=0,
         device="cpu",
+        cpu_threads=0,
         max_pixels=10_000_000,
         perturbations=[
             {"kind": "jpeg", "value": 75},

@@ -99,7 +99,9 @@ def test_evaluate_cli_without_detector_is_one_line_and_exit_2(
 def test_bad_params_name_the_key(
     override: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["evaluate", "--detector", str(tmp_path), "-p", PARAMS, "-s", override]
+    paths = ["--manifests", str(tmp_path), "--data-root", str(tmp_path)]
+    paths += ["--out", str(tmp_path / "eval"), "--metrics", str(tmp_path / "m.json")]
+    args = ["evaluate", "--detector", str(tmp_path), *paths, "-p", PARAMS, "-s", override]
     assert main(args) == 2
     assert expected in capsys.readouterr().err
 

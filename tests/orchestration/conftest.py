@@ -27,8 +27,17 @@ STAGE_SCRIPT = textwrap.dedent(
     (out / "run_id.txt").write_text(os.environ.get("REALIGN_RUN_ID", ""))
     pathlib.Path("metrics").mkdir(exist_ok=True)
     pathlib.Path(f"metrics/{stage}.json").write_text(json.dumps({"value": len(stage)}))
+    # resumable state like sample's shards: a test plants it; a forced run discards it
+    state = pathlib.Path(".state") / stage
+    if os.environ.get("REALIGN_FORCE") == "1":
+        state.unlink(missing_ok=True)
     print(f"stand-in {stage} ran")
-    sys.exit(3 if fail else 0)
+    if fail:
+        sys.exit(3)
+    result = os.environ.get("REALIGN_RESULT_FILE")  # what `realign`'s finish() writes
+    if result:
+        extra = {"resumed": state.exists()}
+        pathlib.Path(result).write_text(json.dumps({"stage": stage, "extra": extra}))
     """
 )
 

@@ -59,6 +59,22 @@ def test_flow_runs_stages_in_order_then_skips_unchanged(toy_workspace, prefect_h
     assert forced[0]["status"] == "ran"
 
 
+def test_status_tells_resumed_from_ran_and_force_discards_the_state(
+    toy_workspace, prefect_harness, monkeypatch
+) -> None:
+    """A stage that continues from resumable state is `resumed`; `force` discards that state,
+    so the forced rerun recomputes and reports `ran`."""
+    from flows.pipeline import PipelineRun, realign_pipeline
+
+    state = toy_workspace / ".state" / "ingest"
+    state.parent.mkdir()
+    state.write_text("shards of an interrupted run")
+    rows = realign_pipeline(PipelineRun(stages=["ingest"]), repo=str(toy_workspace))
+    assert rows[0]["status"] == "resumed" and state.exists()
+    forced = realign_pipeline(PipelineRun(stages=["ingest"], force=True), repo=str(toy_workspace))
+    assert forced[0]["status"] == "ran" and not state.exists()
+
+
 def test_failed_stage_fails_flow_and_keeps_previous_outputs(tmp_path, prefect_harness, monkeypatch):
     from flows.pipeline import realign_pipeline
 

@@ -162,8 +162,13 @@ def run_cli(
 
 
 def stage_args(stage: str, *extra: str) -> list[str]:
-    """Arguments of one stage on the tiny preset, default (DVC layout) paths."""
-    return [stage, "--params", str(PARAMS), *TINY, *extra]
+    """Arguments of one stage on the tiny preset, with the command and paths of dvc.yaml."""
+    import shlex
+
+    import yaml
+
+    cmd = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"][stage]["cmd"]
+    return [*shlex.split(cmd)[1:], "--params", str(PARAMS), *TINY, *extra]
 
 
 def snapshot(root: Path, outputs: Iterable[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from tests.reliability.conftest import PARAMS, TINY
+from tests.reliability.conftest import PARAMS, stage_args
 
 
 def _corrupt(path: Path) -> None:
@@ -35,7 +35,7 @@ def test_ingest_rejects_an_image_corrupted_between_runs(
 
     workspace = make_workspace("ws")
     monkeypatch.chdir(workspace)
-    args = ["ingest", "--params", str(PARAMS), *TINY]
+    args = stage_args("ingest")
     assert main(args) == 0
     before = _manifests(workspace)
     victims = [before["train"]["path"].iloc[0], before["bench-demo"]["path"].iloc[0]]

@@ -19,7 +19,7 @@ import safetensors.torch
 import yaml
 
 from realign_pipeline.atomic import OutputWriteError
-from tests.reliability.conftest import PARAMS, TINY, leftovers, snapshot
+from tests.reliability.conftest import PARAMS, leftovers, snapshot, stage_args
 
 
 def _enospc(target: str) -> OSError:
@@ -72,7 +72,7 @@ def test_ingest_disk_full_is_one_line_and_keeps_previous_manifests(
 
     workspace = make_workspace("ws")
     monkeypatch.chdir(workspace)
-    args = ["ingest", "--params", str(PARAMS), *TINY]
+    args = stage_args("ingest")
     assert main(args) == 0
     before = snapshot(workspace, ["artifacts/manifests", "metrics/ingest.json"])
     capsys.readouterr()

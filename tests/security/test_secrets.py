@@ -87,6 +87,7 @@ def test_a_tracked_stage_writes_no_secret_anywhere(tmp_path) -> None:
     )
     args = [
         "ingest", "--params", str(PARAMS), "--debug",
+        "--data-root", "data", "--out", "artifacts/manifests", "--metrics", "metrics/ingest.json",
         "-s", "tracking.enabled=true", "-s", "tracking.fallback_to_local=true",
         "-s", "tracking.connect_timeout_s=2", "-s", "ingest.num_workers=1",
         "-s", "ingest.benchmarks=[]",

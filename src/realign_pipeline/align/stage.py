@@ -3,8 +3,7 @@
 Reads:  `artifacts/pairs/pairs.parquet` (review import), `artifacts/manifests/val.parquet`
         (validation accuracy per epoch), images under `--data-root`.
 Writes: `artifacts/detector/` (detector.safetensors + detector.json), `metrics/align.json`,
-        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale,
-        images_per_s),
+        `artifacts/align/loss.csv` (step, epoch, contrastive, bce, total, lr, logit_scale),
         `artifacts/align/val.csv`, `artifacts/align/rejected.parquet` (images that could not be
         decoded), and checkpoints + the text-embedding cache under `artifacts/align_ckpt/`.
 Run:    `realign align` (DVC stage `align`).
@@ -58,7 +57,9 @@ LOSS_FILE = "loss.csv"
 VAL_FILE = "val.csv"
 REJECTED_FILE = "rejected.parquet"
 TEXT_CACHE_DIR = "text_cache"
-LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale", "images_per_s")
+# No timing column: loss.csv is a cached output and must not change between identical runs
+# (images/s goes to MLflow).
+LOSS_COLUMNS = ("step", "epoch", "contrastive", "bce", "total", "lr", "logit_scale")
 VAL_COLUMNS = ("epoch", "acc", "real_acc", "fake_acc")
 
 
@@ -203,9 +204,9 @@ def run_align(
     *,
     seed: int,
     val_manifest: Path | None = None,
-    ckpt_dir: Path = Path("artifacts/align_ckpt"),
-    report_dir: Path = Path("artifacts/align"),
-    metrics_path: Path | None = Path("metrics/align.json"),
+    ckpt_dir: Path,
+    report_dir: Path,
+    metrics_path: Path | None,
     tracker: Tracker | None = None,
     resume: bool = True,
     stop_after_epochs: int | None = None,
@@ -229,6 +230,8 @@ def run_align(
     """
     tracker = tracker or NullTracker()
     start_time = time.perf_counter()
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
     bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)
@@ -238,7 +241,6 @@ def run_align(
         "seed": seed,
         "align": cfg.model_dump(mode="json"),
         "pairs": str(pairs_path),
-        "git_commit": git_commit(),
     }
     spec = create_spec(bundle, cfg, provenance)
     pixels = ImagePixels(create_model_transform(spec), cfg.image_cache_mb * 2**20)
@@ -288,7 +290,8 @@ def run_align(
             atomic_write_json(metrics_path, align_headline(metrics))
     tracker.log_artifact(report_dir / LOSS_FILE, "align")
     tracker.log_artifact(report_dir / VAL_FILE, "align")
-    return StageResult("align", outputs, counts, metrics, {"complete": complete})
+    extra = {"complete": complete, "resumed": state is not None}
+    return StageResult("align", outputs, counts, metrics, extra)
 
 
 def _text_embeddings(

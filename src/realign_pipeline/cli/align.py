@@ -13,6 +13,7 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     setup_logging,
     stage_run,
@@ -24,22 +25,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command("align")
     def align(
-        pairs: Annotated[Path, typer.Option(help="Reviewed pairs table.")] = Path(
-            "artifacts/pairs/pairs.parquet"
-        ),
+        *,
+        pairs: Annotated[Path, typer.Option(help="Reviewed pairs table.")],
         val_manifest: Annotated[
             Path, typer.Option(help="Validation manifest (accuracy per epoch).")
-        ] = Path("artifacts/manifests/val.parquet"),
-        data_root: Annotated[Path, typer.Option(help="Root of the images' paths.")] = Path("data"),
-        out: Annotated[Path, typer.Option(help="Detector folder.")] = Path("artifacts/detector"),
+        ],
+        data_root: Annotated[Path, typer.Option(help="Root of the images' paths.")],
+        out: Annotated[Path, typer.Option(help="Detector folder.")],
         report_dir: Annotated[
             Path,
             typer.Option("--report-dir", "--plots", help="loss.csv, val.csv, rejected.parquet."),
-        ] = Path("artifacts/align"),
-        ckpt_dir: Annotated[
-            Path, typer.Option(help="Checkpoints and text-embedding cache.")
-        ] = Path("artifacts/align_ckpt"),
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")] = Path("metrics/align.json"),
+        ],
+        ckpt_dir: Annotated[Path, typer.Option(help="Checkpoints and text-embedding cache.")],
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
         resume: Annotated[
             bool, typer.Option(help="Continue from a checkpoint of the same run.")
         ] = True,
@@ -65,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 report_dir=report_dir,
                 metrics_path=metrics,
                 tracker=tracker,
-                resume=resume,
+                resume=resume and not forced(),
             )
             finish(result, tracker)
 

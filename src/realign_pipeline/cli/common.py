@@ -65,9 +65,24 @@ def stage_run(params: Any, stage: str, section: Any) -> Iterator[Any]:
         yield tracker
 
 
+RESULT_ENV = "REALIGN_RESULT_FILE"
+FORCE_ENV = "REALIGN_FORCE"
+
+
+def forced() -> bool:
+    """True when the runner asks for a forced rerun (`REALIGN_FORCE=1`, the flow's `force`):
+    the stage discards its resumable state (shards, checkpoints) and recomputes everything."""
+    return os.environ.get(FORCE_ENV, "").strip() == "1"
+
+
 def finish(result: Any, tracker: Any | None = None) -> None:
-    """Log a stage result's metrics to its run and print the result as JSON on stdout."""
+    """Log a stage result's metrics to its run and print the result as JSON on stdout (and to
+    `$REALIGN_RESULT_FILE` when set: how the runner knows the command ran and what it did)."""
     payload = result.to_dict() if hasattr(result, "to_dict") else result
+    if target := os.environ.get(RESULT_ENV):
+        from realign_pipeline.atomic import atomic_write_json
+
+        atomic_write_json(target, payload)
     if tracker is not None and isinstance(payload, dict):
         numbers = {
             k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))
@@ -108,8 +123,23 @@ def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | N
     return report
 
 
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL: the runner retries a stage that exits with it
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors of an unreachable server (connection refused, name resolution, timeouts)."""
+    errors: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+    if "requests" in sys.modules:  # MLflow's HTTP client; only when already loaded
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+        from requests.exceptions import Timeout
+
+        errors += (RequestsConnectionError, Timeout)
+    return errors
+
+
 def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
-    """Run the typer app; print project errors as one line and return exit code 2."""
+    """Run the typer app; print project errors as one line and return exit code 2 (75 for an
+    unreachable server, which the pipeline runner retries)."""
     debug = "--debug" in (argv if argv is not None else sys.argv) or os.environ.get(_DEBUG_ENV)
     # stdout carries only the result JSON; MLflow would print "View run ..." links there
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -120,6 +150,11 @@ def main_wrapper(app: typer.Typer, argv: list[str] | None) -> int:
             raise
         typer.echo(f"error: {exc}", err=True)
         return 2
+    except _transient_errors() as exc:
+        if debug:
+            raise
+        typer.echo(f"error (transient, worth a retry): {exc}", err=True)
+        return EXIT_TRANSIENT
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

@@ -37,11 +37,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("ingest")
     def ingest(
-        data_root: Annotated[
-            Path, typer.Option(help="Root that every source path is under.")
-        ] = Path("data"),
-        out: Annotated[Path, typer.Option(help="Manifest folder.")] = Path("artifacts/manifests"),
-        metrics: Annotated[Path, typer.Option(help="Counts JSON.")] = Path("metrics/ingest.json"),
+        *,
+        data_root: Annotated[Path, typer.Option(help="Root that every source path is under.")],
+        out: Annotated[Path, typer.Option(help="Manifest folder.")],
+        metrics: Annotated[Path, typer.Option(help="Counts JSON.")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,

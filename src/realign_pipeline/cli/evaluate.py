@@ -26,28 +26,17 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        detector: Annotated[Path, typer.Option(help="Exported detector folder.")] = Path(
-            "artifacts/detector"
-        ),
-        manifests: Annotated[
-            Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")
-        ] = Path("artifacts/manifests"),
-        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")] = Path(
-            "data"
-        ),
-        out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")] = (
-            Path("artifacts/eval")
-        ),
+        *,
+        detector: Annotated[Path, typer.Option(help="Exported detector folder.")],
+        manifests: Annotated[Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")],
+        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")],
+        out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")],
         metrics: Annotated[
             Path, typer.Option(help="Headline metrics JSON for DVC (mAcc, mAP, ... per benchmark).")
-        ] = Path("metrics/eval.json"),
+        ],
         robustness: Annotated[
-            Path | None,
-            typer.Option(
-                help="Metrics JSON for DVC: mAcc per benchmark and perturbation "
-                "[robustness.json beside --metrics]."
-            ),
-        ] = None,
+            Path, typer.Option(help="Metrics JSON for DVC: mAcc per benchmark and perturbation.")
+        ],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -65,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 out,
                 metrics,
                 cfg.evaluate,
-                robustness_path=robustness or metrics.parent / "robustness.json",
+                robustness_path=robustness,
                 tracker=tracker,
                 progress=progress_hook(),
             )

@@ -15,6 +15,7 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     progress_hook,
     setup_logging,
@@ -27,25 +28,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command("grpo")
     def grpo(
-        manifest: Annotated[Path, typer.Option(help="Train manifest.")] = Path(
-            "artifacts/manifests/train.parquet"
-        ),
+        *,
+        manifest: Annotated[Path, typer.Option(help="Train manifest.")],
         val_manifest: Annotated[
             Path, typer.Option(help="Held-out manifest for the greedy evaluation.")
-        ] = Path("artifacts/manifests/val.parquet"),
-        data_root: Annotated[
-            Path, typer.Option(help="Root the manifests' paths are relative to.")
-        ] = Path("data"),
+        ],
+        data_root: Annotated[Path, typer.Option(help="Root the manifests' paths are relative to.")],
         model: Annotated[
             str | None, typer.Option(help="Hub id or model folder; default: grpo.model.")
         ] = None,
-        out: Annotated[Path, typer.Option(help="Trained model folder.")] = Path(
-            "artifacts/aigi_r1"
-        ),
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")] = Path("metrics/grpo.json"),
+        out: Annotated[Path, typer.Option(help="Trained model folder.")],
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
         checkpoints: Annotated[
             Path, typer.Option(help="Checkpoint root (one sub-folder per settings fingerprint).")
-        ] = Path("artifacts/checkpoints/grpo"),
+        ],
         resume: Annotated[
             bool, typer.Option(help="Resume from this run's last checkpoint if there is one.")
         ] = True,
@@ -84,7 +80,7 @@ def register(app: typer.Typer) -> None:
                 config_key="grpo.launcher.config",
             )
             raise typer.Exit(run_command(cmd))
-        kwargs = {"seed": cfg.seed, "model": model, "resume": resume}
+        kwargs = {"seed": cfg.seed, "model": model, "resume": resume and not forced()}
         paths = (manifest, val_manifest, data_root, out, metrics, checkpoints, cfg.grpo)
         if int(os.environ.get("RANK", "0")) != 0:
             # A non-main process of `accelerate launch`: trains its share; the main process

@@ -40,16 +40,11 @@ def register(app: typer.Typer) -> None:
 
     @review.command("export")
     def export(
-        samples: Annotated[Path, typer.Option(help="Sample stage output.")] = Path(
-            "artifacts/reasoning/samples.parquet"
-        ),
-        manifest: Annotated[Path, typer.Option(help="Train manifest.")] = Path(
-            "artifacts/manifests/train.parquet"
-        ),
-        data_root: DataRootOpt = Path("data"),
-        out: Annotated[Path, typer.Option(help="Queue folder (replaced).")] = Path(
-            "artifacts/review/queue"
-        ),
+        *,
+        samples: Annotated[Path, typer.Option(help="Sample stage output.")],
+        manifest: Annotated[Path, typer.Option(help="Train manifest.")],
+        data_root: DataRootOpt,
+        out: Annotated[Path, typer.Option(help="Queue folder (replaced).")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -67,19 +62,17 @@ def register(app: typer.Typer) -> None:
 
     @review.command("import")
     def import_(
-        queue: QueueOpt = Path("artifacts/review/queue"),
-        data_root: DataRootOpt = Path("data"),
+        *,
+        queue: QueueOpt,
+        data_root: DataRootOpt,
         export: ExportOpt = None,
         captions: Annotated[
-            Path, typer.Option(help="Caption stage output (optional; absent -> null variants).")
-        ] = Path("artifacts/captions/captions.parquet"),
-        pairs: Annotated[Path, typer.Option(help="Pairs table to write.")] = Path(
-            "artifacts/pairs/pairs.parquet"
-        ),
-        report: Annotated[Path, typer.Option(help="Import report to write.")] = Path(
-            "artifacts/review/import_report.json"
-        ),
-        metrics: Annotated[Path, typer.Option(help="Counts JSON.")] = Path("metrics/review.json"),
+            Path | None,
+            typer.Option(help="Caption stage output (optional; absent -> null variants)."),
+        ] = None,
+        pairs: Annotated[Path, typer.Option(help="Pairs table to write.")],
+        report: Annotated[Path, typer.Option(help="Import report to write.")],
+        metrics: Annotated[Path, typer.Option(help="Counts JSON.")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,

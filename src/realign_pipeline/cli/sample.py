@@ -13,17 +13,13 @@ from realign_pipeline.cli.common import (
     ParamsOpt,
     SetOpt,
     finish,
+    forced,
     load,
     progress_hook,
     setup_logging,
     stage_run,
 )
-
-# Defaults per task, matching the DVC layout: (model, output folder, metrics file).
-_DEFAULTS = {
-    "reasoning": ("artifacts/aigi_r1", Path("artifacts/reasoning"), Path("metrics/sample.json")),
-    "caption": (None, Path("artifacts/captions"), Path("metrics/caption.json")),
-}
+from realign_pipeline.errors import ConfigError
 
 
 class TaskChoice(StrEnum):
@@ -38,6 +34,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("sample")
     def sample(
+        *,
         task: Annotated[
             TaskChoice,
             typer.Option(
@@ -48,27 +45,17 @@ def register(app: typer.Typer) -> None:
         shard: Annotated[
             str, typer.Option(help="This worker's slice I/N (0-based): batches with index % N == I")
         ] = "0/1",
-        manifest: Annotated[Path, typer.Option(help="Manifest of the images.")] = Path(
-            "artifacts/manifests/train.parquet"
-        ),
-        data_root: Annotated[
-            Path, typer.Option(help="Root the manifest's paths are relative to.")
-        ] = Path("data"),
+        manifest: Annotated[Path, typer.Option(help="Manifest of the images.")],
+        data_root: Annotated[Path, typer.Option(help="Root the manifest's paths are relative to.")],
         model: Annotated[
             str | None,
             typer.Option(
-                help="Model folder or hub id [reasoning: artifacts/aigi_r1; caption: "
-                "params caption.model]."
+                help="Model folder or hub id; required for reasoning (the GRPO model), "
+                "default for caption: params caption.model."
             ),
         ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(help="Output folder [artifacts/reasoning | artifacts/captions]."),
-        ] = None,
-        metrics: Annotated[
-            Path | None,
-            typer.Option(help="Metrics JSON [metrics/sample.json | metrics/caption.json]."),
-        ] = None,
+        out: Annotated[Path, typer.Option(help="Output folder.")],
+        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -81,22 +68,26 @@ def register(app: typer.Typer) -> None:
         setup_logging(debug)
         cfg = load(params, set_)
         from realign_pipeline.sampling import parse_shard, run_sample
+        from realign_pipeline.sampling.store import ShardStore
         from realign_pipeline.sampling.workers import plan_workers, run_workers
 
         spec = parse_shard(shard)
         kind = task.value
         section = cfg.sample if kind == "reasoning" else cfg.caption
-        default_model, default_out, default_metrics = _DEFAULTS[kind]
-        model_name = model or default_model or cfg.caption.model
-        out_dir, metrics_path = out or default_out, metrics or default_metrics
+        if model is None and kind == "reasoning":
+            raise ConfigError("realign sample --task reasoning needs --model (the GRPO model)")
+        model_name = model or cfg.caption.model
         stage = "sample" if kind == "reasoning" else "caption"
         plan = plan_workers(section, stage) if spec.count == 1 else None
         with stage_run(cfg, stage, section) as tracker:
-            if plan is not None and plan.count > 1:
+            workers = plan is not None and plan.count > 1
+            if workers:
+                if forced():  # discard once, here: the workers and the merge then start clean
+                    ShardStore(out, spec).discard_all()
                 worker_args = [
                     "sample", "--task", kind, "--manifest", str(manifest),
-                    "--data-root", str(data_root), "--model", model_name, "--out", str(out_dir),
-                    "--metrics", str(metrics_path), "--params", str(params),
+                    "--data-root", str(data_root), "--model", model_name, "--out", str(out),
+                    "--metrics", str(metrics), "--params", str(params),
                     *[arg for override in set_ or [] for arg in ("--set", override)],
                 ]  # fmt: skip
                 run_workers(worker_args, plan, parent_run_id=getattr(tracker, "run_id", None))
@@ -104,12 +95,13 @@ def register(app: typer.Typer) -> None:
                 manifest,
                 data_root,
                 model_name,
-                out_dir,
-                metrics_path,
+                out,
+                metrics,
                 section,
                 task=kind,
                 shard=spec,
                 tracker=tracker,
                 progress=progress_hook(),
+                fresh=forced() and not workers,
             )
             finish(result, tracker)

@@ -74,6 +74,12 @@ class EvaluateConfig(Section):
     device: str = Field(
         pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="Torch device: cpu, cuda, cuda:N or mps."
     )
+    cpu_threads: int = Field(
+        ge=0,
+        description="torch CPU threads (0 = torch's default, which follows the environment, "
+        "e.g. OMP_NUM_THREADS). CPU float sums depend on the thread count: a fixed value keeps "
+        "the outputs byte-identical in every environment.",
+    )
     max_pixels: int = Field(
         gt=0, description="Images with more pixels are recorded as failed (decompression bomb)."
     )

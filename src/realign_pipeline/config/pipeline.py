@@ -8,6 +8,8 @@ from pydantic import Field
 
 from realign_pipeline.config.base import Section
 
+# The stage names dvc.yaml defines (a test checks they match), for typed params and run forms;
+# the flow takes the stages and their order from dvc.yaml itself.
 StageName = Literal[
     "ingest",
     "tiny_models",
@@ -25,10 +27,6 @@ STAGES: tuple[str, ...] = StageName.__args__  # type: ignore[attr-defined]
 class PipelineConfig(Section):
     """Orchestration knobs. Stage hyperparameters live in their own sections."""
 
-    stages: list[StageName] = Field(
-        min_length=1,
-        description="Stages the flow runs, in DAG order (the tiny preset includes tiny_models).",
-    )
     dvc_remote: str = Field(
         description="URL of the DVC remote that stages on other machines exchange data through "
         "(s3://, gs://, ssh://; empty: the default remote of .dvc/config, which must then be "

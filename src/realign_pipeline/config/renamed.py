@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["RENAMED", "renamed_keys"]
+__all__ = ["REMOVED", "RENAMED", "renamed_keys"]
 
 RENAMED: dict[str, str] = {
     "align.lr": "align.learning_rate",
@@ -24,6 +24,10 @@ RENAMED: dict[str, str] = {
     "grpo.cold_start.batch_size": "grpo.cold_start.per_device_train_batch_size",
     "ingest.workers": "ingest.num_workers",
 }
+REMOVED: dict[str, str] = {
+    "pipeline.stages": "the flow runs dvc.yaml's stages in their order (pick a subset with the "
+    "flow's `stages` parameter)",
+}
 
 
 def _has(data: Mapping[str, Any], dotted: str) -> bool:
@@ -36,9 +40,9 @@ def _has(data: Mapping[str, Any], dotted: str) -> bool:
 
 
 def renamed_keys(data: Mapping[str, Any]) -> list[str]:
-    """One line per old key present in `data`: `old: renamed to new`."""
+    """One line per old key present in `data`: `old: renamed to new` or `old: removed; why`."""
     return [
         f"{old}: renamed to {new} (rename the key in the params file or the --set override)"
         for old, new in RENAMED.items()
         if _has(data, old)
-    ]
+    ] + [f"{old}: removed; {why}" for old, why in REMOVED.items() if _has(data, old)]

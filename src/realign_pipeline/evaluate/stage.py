@@ -254,8 +254,12 @@ def run_evaluate(
         MissingInputError: the detector folder or a benchmark manifest is missing.
         InputError: the detector or a manifest cannot be used.
     """
+    import torch
+
     from realign_pipeline.detector import load_detector
 
+    if cfg.cpu_threads:
+        torch.set_num_threads(cfg.cpu_threads)
     detector = load_detector(detector_dir, device=cfg.device)
     result = evaluate_scorer(
         detector.predict_proba,

@@ -292,7 +292,12 @@ def run_grpo(
         outputs={"model": str(out_dir), "metrics": str(metrics_path), "checkpoints": str(run_dir)},
         counts=counts,
         metrics=metrics,
-        extra={"resumed_from": resumed, "model_source": source, "policy_source": policy_source},
+        extra={
+            "resumed": resumed is not None,
+            "resumed_from": resumed,
+            "model_source": source,
+            "policy_source": policy_source,
+        },
     )
     if not state.is_main_process:
         # Done: no rank waits at a barrier while the main rank merges and evaluates (that can

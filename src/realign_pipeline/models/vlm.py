@@ -79,9 +79,25 @@ def load_processor(
     source = _check_source(name_or_path)
     kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
     try:
-        return AutoProcessor.from_pretrained(source, **kwargs)
+        processor = AutoProcessor.from_pretrained(source, **kwargs)
     except OSError as exc:
         raise _offline_hint(source, exc) from None
+    _forget_load_options(processor)
+    return processor
+
+
+_LOAD_OPTIONS = ("local_files_only", "is_local")  # how it was loaded, not what it is
+
+
+def _forget_load_options(processor: Any) -> None:
+    """Drop loader options transformers keeps in `init_kwargs`: `save_pretrained` would write
+    them to tokenizer_config.json (`local_files_only` follows HF_HUB_OFFLINE), so a model saved
+    in two environments would differ in bytes."""
+    for part in (processor, getattr(processor, "tokenizer", None)):
+        init_kwargs = getattr(part, "init_kwargs", None)
+        if isinstance(init_kwargs, dict):
+            for key in _LOAD_OPTIONS:
+                init_kwargs.pop(key, None)
 
 
 def load_vlm(

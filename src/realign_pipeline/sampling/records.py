@@ -37,12 +37,10 @@ def make_row(
     *,
     model_id: str,
     task: Task,
-    elapsed_s: float,
 ) -> dict[str, Any]:
     """A shard row for one completion; reasoning text is parsed, captions are kept as text."""
     row = _base(prompt, seed, temperature, model_id)
     row.update(raw_text=generation.text, n_tokens=generation.n_tokens, error=None)
-    row["elapsed_s"] = float(elapsed_s)
     if task == "caption":
         row.update(think=None, answer=None, format_ok=False, correct=False)
         return row
@@ -69,22 +67,20 @@ def make_rejected_row(
         correct=False,
         n_tokens=0,
         error=reason,
-        elapsed_s=0.0,
     )
     return row
 
 
-def compute_metrics(samples: pd.DataFrame, gen_seconds: float, task: Task) -> dict[str, float]:
+def compute_metrics(samples: pd.DataFrame, task: Task) -> dict[str, float]:
     """Stage metrics over the merged rows.
 
     format_rate: share of completions in the exact <think>..</think><answer>..</answer> form;
     answer_rate: share with a parseable real/fake answer; accuracy: share whose answer matches
-    the label (an unanswered completion counts as wrong); generations_per_s: generated rows over
-    the summed wall time of their generate calls (per worker, over every resumed run).
+    the label (an unanswered completion counts as wrong). Throughput is the caller's: it is
+    measured per call, never stored in the rows.
     """
     n = len(samples)
     metrics = {
-        "generations_per_s": n / gen_seconds if gen_seconds > 0 else 0.0,
         "mean_n_tokens": float(samples["n_tokens"].mean()) if n else 0.0,
         "empty_rate": float((samples["raw_text"].str.strip() == "").mean()) if n else 0.0,
     }

@@ -43,6 +43,7 @@ from realign_pipeline.sampling.records import Task, compute_metrics, make_reject
 from realign_pipeline.sampling.store import (
     REJECTED_SCHEMA,
     SAMPLE_SCHEMA,
+    SHARD_SCHEMA,
     ShardStore,
     done_keys,
     merge_rows,
@@ -128,6 +129,7 @@ def _fingerprint(
         "dtype": settings.dtype,
         "cpu_threads": settings.cpu_threads,
         **settings.pixel_bounds(),
+        "shard_columns": SHARD_SCHEMA.names,  # shards of another layout are made again
     }
 
 
@@ -152,10 +154,12 @@ def _load_images(batch: Batch, data_root: Path) -> tuple[dict[str, Any], dict[st
 
 def _generate_unit(
     backend: Backend, unit: WorkUnit, data_root: Path, task: Task, on_rows: Callable[[int], None]
-) -> list[dict[str, Any]]:
-    """All missing rows of one batch: one backend call per (seed, temperature) group."""
+) -> tuple[list[dict[str, Any]], float]:
+    """All missing rows of one batch (one backend call per (seed, temperature) group) and the
+    seconds spent in those calls (timings stay out of the rows: shards are cached outputs)."""
     images, rejected = _load_images(unit.batch, data_root)
     rows: list[dict[str, Any]] = []
+    seconds = 0.0
     for seed, temp, prompts in unit.groups:
         good = [p for p in prompts if p.image_id in images]
         for p in prompts:
@@ -170,13 +174,13 @@ def _generate_unit(
             generations = backend.generate(
                 [images[p.image_id] for p in good], [p.question for p in good], seed, temp
             )
-            elapsed = (time.perf_counter() - start) / len(good)
+            seconds += time.perf_counter() - start
             rows.extend(
-                make_row(p, seed, temp, g, model_id=backend.model_id, task=task, elapsed_s=elapsed)
+                make_row(p, seed, temp, g, model_id=backend.model_id, task=task)
                 for p, g in zip(good, generations, strict=True)
             )
         on_rows(len(prompts))
-    return rows
+    return rows, seconds
 
 
 class _Progress:
@@ -229,19 +233,26 @@ def _run_units(
     data_root: Path,
     task: Task,
     progress: _Progress,
-) -> int:
-    """Generate every unit, writing one shard file per completed batch; returns rows written."""
-    written = 0
+) -> tuple[int, int, float]:
+    """Generate every unit, writing one shard file per completed batch.
+
+    Returns:
+        (rows written, of them generated texts, seconds spent in generate calls).
+    """
+    written = generated = 0
+    seconds = 0.0
     try:
         for unit in units:
-            rows = _generate_unit(backend, unit, data_root, task, progress.advance)
+            rows, unit_seconds = _generate_unit(backend, unit, data_root, task, progress.advance)
             path = store.write(rows)
             written += len(rows)
+            generated += sum(r["error"] is None for r in rows)
+            seconds += unit_seconds
             logger.debug("batch %d: %d rows -> %s", unit.batch.index, len(rows), path.name)
             progress.batch_done(rows)
     finally:
         progress.close()
-    return written
+    return written, generated, seconds
 
 
 def run_sample(
@@ -257,6 +268,7 @@ def run_sample(
     tracker: Tracker | None = None,
     progress: ProgressHook | None = None,
     backend: Backend | None = None,
+    fresh: bool = False,
 ) -> StageResult:
     """Generate every missing key of this shard's slice, then merge when the plan is complete.
 
@@ -272,6 +284,8 @@ def run_sample(
         tracker: MLflow run to log running metrics to.
         progress: Called with (keys done, keys in this slice) as work completes.
         backend: An already loaded backend (default: load `model` with `cfg.backend`).
+        fresh: Discard the shards already written and generate every key again (a forced
+            rerun); by default a rerun resumes from them.
 
     Returns:
         A StageResult; `extra["complete"]` says whether the merged table was written.
@@ -290,7 +304,7 @@ def run_sample(
     keys = plan_keys(batches, cfg.seeds, cfg.temperatures)
     mine = plan_keys([b for b in batches if shard.owns(b.index)], cfg.seeds, cfg.temperatures)
     store = ShardStore(out_dir, shard)
-    stale = store.check_state(_fingerprint(task, model, cfg, questions, settings))
+    stale = store.check_state(_fingerprint(task, model, cfg, questions, settings), fresh=fresh)
     rows, removed = store.read_all()
     done = done_keys(rows)
     units = plan_work(batches, cfg.seeds, cfg.temperatures, done, shard)
@@ -301,11 +315,12 @@ def run_sample(
         task, len(images), len(questions), len(cfg.seeds), len(cfg.temperatures), len(keys),
         shard.name, len(mine), todo,
     )  # fmt: skip
+    resumed = bool(mine & done)  # this slice continues from shards written earlier
     bar = _Progress(len(mine), len(mine & done), todo, tracker, progress)
-    written = 0
+    written, generated, seconds = 0, 0, 0.0
     if units:
         backend = backend or create_backend(model, cfg, settings)
-        written = _run_units(units, backend, store, data_root, task, bar)
+        written, generated, seconds = _run_units(units, backend, store, data_root, task, bar)
         rows, removed_late = store.read_all()
         removed += removed_late
     else:
@@ -318,7 +333,10 @@ def run_sample(
         "shard_files_removed": removed,
         "stale_shard_files_deleted": stale,
     }
-    return _finish(rows, keys, out_dir, Path(metrics_path), task, shard, counts)
+    speed = {"generations_per_s": generated / seconds} if generated and seconds > 0 else {}
+    result = _finish(rows, keys, out_dir, Path(metrics_path), task, shard, counts, speed)
+    result.extra["resumed"] = resumed
+    return result
 
 
 def _finish(
@@ -329,20 +347,24 @@ def _finish(
     task: Task,
     shard: ShardSpec,
     counts: dict[str, int],
+    speed: dict[str, float],
 ) -> StageResult:
-    """Merge and write the tables and metrics when every key is present, else report pending."""
+    """Merge and write the tables and metrics when every key is present, else report pending.
+
+    `speed` is this call's throughput (absent when it generated nothing: a resumed or complete
+    run reports no old figure)."""
     pending = len(keys - done_keys(rows))
     counts["pending"] = pending
     extra: dict[str, Any] = {"task": task, "shard": shard.name, "complete": pending == 0}
     if pending:
         logger.info("%d keys still missing (other shards): table not written yet", pending)
         return StageResult(stage=STAGE_NAMES[task], counts=counts, extra=extra)
-    samples, rejected, gen_seconds = merge_rows(rows, keys)
+    samples, rejected = merge_rows(rows, keys)
     out_file = write_table(out_dir / OUTPUT_FILES[task], samples, SAMPLE_SCHEMA)
     rejected_file = write_table(out_dir / REJECTED_FILE, rejected, REJECTED_SCHEMA)
     counts.update(generated=len(samples), rejected=len(rejected))
     assert counts["generated"] + counts["rejected"] == counts["planned"], counts
-    metrics = compute_metrics(samples, gen_seconds, task)
+    metrics = {**compute_metrics(samples, task), **speed}
     headline = HEADLINES[task](metrics, counts)
     atomic_write_json(metrics_path, headline)
     logger.info("%s: %d rows, %d rejected -> %s", task, len(samples), len(rejected), out_file)

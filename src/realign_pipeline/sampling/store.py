@@ -8,8 +8,8 @@ Layout under the stage's output folder (e.g. `artifacts/reasoning/`):
 
 Columns of the merged table: `SAMPLE_COLUMNS` (realign_pipeline.samples, the contract the
 review stage reads).
-Shard files carry two more columns: `error` (rejection reason, null for a generated row) and
-`elapsed_s` (this row's share of its generate call's wall time, for generations/s).
+Shard files carry one more column: `error` (rejection reason, null for a generated row). No
+timing: shards are part of a cached DVC output, so identical runs must write identical bytes.
 """
 
 from __future__ import annotations
@@ -65,9 +65,7 @@ SAMPLE_SCHEMA = pa.schema(
         ("model_id", pa.string()),
     ]
 )
-SHARD_SCHEMA = SAMPLE_SCHEMA.append(pa.field("error", pa.string())).append(
-    pa.field("elapsed_s", pa.float64())
-)
+SHARD_SCHEMA = SAMPLE_SCHEMA.append(pa.field("error", pa.string()))
 REJECTED_COLUMNS = (*KEY_COLUMNS, "path", "label", "generator", "error")
 _PROCESS_START = time.time()  # files older than this cannot be this process's writes
 _PART = re.compile(r"^part-(\d{3})-of-(\d{3})-(\d{6})\.parquet$")
@@ -91,23 +89,22 @@ class ShardStore:
         """Folder holding the shard files."""
         return Path(self.out_dir) / SHARD_DIR
 
-    def check_state(self, fingerprint: Mapping[str, Any]) -> int:
+    def check_state(self, fingerprint: Mapping[str, Any], *, fresh: bool = False) -> int:
         """Keep the shards if they were made with `fingerprint`, else delete them (with a warning).
+        `fresh` deletes them in any case (a forced rerun recomputes everything).
 
         Returns:
-            The number of shard files deleted as stale.
+            The number of shard files deleted as stale (or discarded by `fresh`).
         """
         state_path = self.shard_dir / STATE_FILE
         try:
             previous = json.loads(state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             previous = None  # missing or unreadable: the shards' provenance is unknown
-        stale = 0
-        if previous != dict(fingerprint):
-            for path in self._part_files(all_shards=True):
-                path.unlink(missing_ok=True)
-                stale += 1
-        if stale:
+        stale = self.discard_all() if fresh or previous != dict(fingerprint) else 0
+        if stale and fresh:
+            logger.info("forced rerun: discarded %d shard files in %s", stale, self.shard_dir)
+        elif stale:
             logger.warning(
                 "model or settings differ from those the shards in %s were made with; deleted "
                 "%d stale shard files, starting over",
@@ -116,6 +113,13 @@ class ShardStore:
             )
         atomic_write_json(state_path, dict(fingerprint))
         return stale
+
+    def discard_all(self) -> int:
+        """Delete every worker's shard files (a forced rerun); returns how many were deleted."""
+        paths = self._part_files(all_shards=True)
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return len(paths)
 
     def _part_files(self, all_shards: bool) -> list[Path]:
         if not self.shard_dir.is_dir():
@@ -201,15 +205,14 @@ def done_keys(rows: pd.DataFrame) -> set[Key]:
     }
 
 
-def merge_rows(rows: pd.DataFrame, keys: Iterable[Key]) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+def merge_rows(rows: pd.DataFrame, keys: Iterable[Key]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Reduce shard rows to the plan's keys, one row per key, sorted by key.
 
     Rows for keys outside the plan (an earlier, larger run) are left out; a key found twice
     (two workers given overlapping slices) keeps its first row in shard-file order.
 
     Returns:
-        (samples with `SAMPLE_COLUMNS`, rejected with `REJECTED_COLUMNS`, summed generate-call
-        seconds of the samples).
+        (samples with `SAMPLE_COLUMNS`, rejected with `REJECTED_COLUMNS`).
     """
     wanted = set(keys)
     key_list = [make_key(*v) for v in rows[list(KEY_COLUMNS)].itertuples(index=False, name=None)]
@@ -219,7 +222,7 @@ def merge_rows(rows: pd.DataFrame, keys: Iterable[Key]) -> tuple[pd.DataFrame, p
     failed = kept["error"].notna()
     samples = kept.loc[~failed, list(SAMPLE_COLUMNS)].reset_index(drop=True)
     rejected = kept.loc[failed, list(REJECTED_COLUMNS)].reset_index(drop=True)
-    return samples, rejected, float(kept.loc[~failed, "elapsed_s"].sum())
+    return samples, rejected
 
 
 def write_table(path: Path, frame: pd.DataFrame, schema: pa.Schema) -> Path:

@@ -26,7 +26,14 @@ __all__ = ["WorkerFailed", "WorkerPlan", "plan_workers", "run_workers", "visible
 
 # Environment of every worker: not the caller's MLflow run (a nested one under it instead), no
 # writes to the caller's progress file, and its result JSON on stderr (stdout: the merge's only).
-_WORKER_ENV = {"REALIGN_RUN_ID": "", "REALIGN_PROGRESS_FILE": "", "REALIGN_RESULT_TO_STDERR": "1"}
+# A forced rerun discards the shards once, before the workers start (the caller's job): a worker
+# that discarded them itself would delete its siblings' fresh shards.
+_WORKER_ENV = {
+    "REALIGN_RUN_ID": "",
+    "REALIGN_PROGRESS_FILE": "",
+    "REALIGN_RESULT_TO_STDERR": "1",
+    "REALIGN_FORCE": "",
+}
 
 
 class WorkerFailed(RealignError):
