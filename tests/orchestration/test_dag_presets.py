@@ -31,7 +31,8 @@ if args[0] == "tiny-models":  # the real command: cheap, and what the paper pres
 first = next(i for i, a in enumerate(args) if a.startswith("--"))
 words = args[first:]  # after the (sub)command words
 opts = dict(zip(words[::2], words[1::2]))  # every option of the stage commands takes a value
-outputs = ("--out", "--plots", "--report", "--metrics") + (("--pairs",) if "import" in args else ())
+outputs = ("--out", "--plots", "--report", "--metrics", "--robustness")
+outputs += ("--pairs",) if "import" in args else ()
 for key in outputs:
     path = opts.get(key)
     if path is None:
