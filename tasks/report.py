@@ -14,9 +14,14 @@ HEADLINE_KEYS = ("macc", "map")
 _CLEAN = ("none", "clean")  # condition names of unperturbed images in older metrics layouts
 
 
+_LEADING = ("macc", "map")  # evaluation's headline numbers come first, whatever the file order
+
+
 def format_metrics(metrics: Mapping[str, float], limit: int = 5) -> str:
-    """`name=value` pairs (4 significant digits), the first `limit`, in the file's order."""
-    items = [f"{k}={v:.4g}" for k, v in list(metrics.items())[:limit]]
+    """`name=value` pairs (4 significant digits), the first `limit`: mAcc and mAP first, then the
+    rest in the file's order."""
+    names = sorted(metrics, key=lambda k: k.rsplit(".", 1)[-1] not in _LEADING)  # stable sort
+    items = [f"{k}={metrics[k]:.4g}" for k in names[:limit]]
     more = len(metrics) - limit
     return ", ".join(items) + (f" (+{more} more)" if more > 0 else "")
 

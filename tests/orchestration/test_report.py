@@ -66,3 +66,10 @@ def test_progress_text_has_done_total_rate_and_eta() -> None:
     assert progress_text("sample", 100, 400, 50.0) == "sample: 100/400 (25%), 2/s, ETA 2m30s"
     assert progress_text("align", 10, 10, 65.0) == "align: 10/10 (100%), 0.154/s, done in 1m05s"
     assert progress_text("grpo", 5, 0, 1.0) == "grpo, 5/s"
+
+
+def test_stages_table_puts_macc_and_map_before_the_other_metrics() -> None:
+    # metrics files are sorted by name, so best_acc and ece come before macc there
+    metrics = {"demo.best_acc": 0.66, "demo.ece": 0.25, "demo.macc": 0.61, "demo.map": 0.7}
+    text = stages_markdown([{"stage": "evaluate", "status": "ran", "metrics": metrics}])
+    assert "| demo.macc=0.61, demo.map=0.7, demo.best_acc=0.66, demo.ece=0.25 |" in text
