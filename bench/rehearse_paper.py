@@ -24,11 +24,14 @@ and a final JSON line. What is cut, and why, is printed with each line.
   the export, `load_detector`, and one detection with the preset's evaluation transform
   (`evaluate.preprocessing`).
 
-Peak RSS growth of each stage (over the process before it) is printed; it is a CPU figure, not
-the GPU memory at the preset's batch sizes (see docs/grpo.md for the GPU memory plan).
+Each line also shows the GPU memory the stage needs at the preset's batch sizes against its
+budget (80 GB for grpo and sample, 24 GB for align): activations per token measured on CPU from
+what autograd saves, scaled to the preset's sequences, batch and depth, plus weights, gradients
+and optimizer states from the full parameter count (see `rehearse_memory.py`). Peak RSS growth
+of each stage is a CPU figure.
 
 Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
-(4 to 13 minutes measured on 2 CPU cores shared with other jobs, by their load).
+(1.3 to 13 minutes measured on 2 CPU cores shared with other jobs, by their load).
 """
 
 from __future__ import annotations
@@ -44,9 +47,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rehearse_memory as mem
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MEASURED: dict[str, Any] = {}  # sample's per-token activations, reused for grpo's estimate
 QWEN_DIR = REPO_ROOT / "src" / "realign_pipeline" / "model_configs" / "qwen2_5_vl_7b_instruct"
 
 
@@ -64,6 +69,13 @@ def _images(root: Path, n: int, size: int) -> list[Path]:
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+def _full_config() -> Any:
+    """The uncut Qwen2.5-VL-7B config (as shipped)."""
+    from transformers import Qwen2_5_VLConfig
+
+    return Qwen2_5_VLConfig(**json.loads((QWEN_DIR / "config.json").read_text(encoding="utf-8")))
 
 
 def build_paper_vlm(out: Path, params: Any, min_pixels: int, max_pixels: int) -> dict:
@@ -123,7 +135,7 @@ def build_paper_vlm(out: Path, params: Any, min_pixels: int, max_pixels: int) ->
 def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     """One batched generation of the 7B-shaped VLM through the sample stage's backend."""
     from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
-    from realign_pipeline.sampling.backend import GenerationSettings
+    from realign_pipeline.sampling.backend import GenerationSettings, render_prompt
     from realign_pipeline.sampling.transformers_backend import TransformersBackend
 
     cfg = params.sample
@@ -139,8 +151,22 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     out = backend.generate(images, questions, cfg.seeds[0], cfg.temperatures[0])
     grid = backend.processor(text=["x"], images=images[:1], return_tensors="pt")["image_grid_thw"]
     image_tokens = int(grid.prod()) // 4
+    # activations per token: one prompt (chat template, one image) with autograd on
+    text = render_prompt(backend.processor, questions[0], settings.system_prompt)
+    inputs = backend.processor(text=[text], images=images[:1], return_tensors="pt")
+    MEASURED.update(mem.measure_vlm(backend.model, dict(inputs), params.grpo.temperature))
+    # the preset's prompt: the same text tokens, `max_pixels` worth of image tokens
+    merge = backend.model.config.vision_config.spatial_merge_size
+    patch = backend.model.config.vision_config.patch_size
+    MEASURED["prompt_tokens"] = (int(inputs["input_ids"].shape[1]) - image_tokens
+                                 + cfg.max_pixels // (patch * merge) ** 2)  # fmt: skip
+    MEASURED["config"] = _full_config()
+    del backend
     return {
         **info,
+        "gpu_memory": mem.sample_memory(
+            MEASURED, params, MEASURED["config"], MEASURED["prompt_tokens"]
+        ),  # fmt: skip
         "generated": len(out),
         "image_tokens_per_448px_image": image_tokens,
         "cut": f"1/28 decoder layers, 1/32 vision blocks, {args.new_tokens}/{cfg.max_new_tokens} "
@@ -163,6 +189,9 @@ def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
     )
     return {
         "status": "validated only",
+        "gpu_memory": mem.grpo_memory(
+            MEASURED, params, MEASURED["config"], MEASURED["prompt_tokens"]
+        ),  # fmt: skip
         "use_vllm": grpo_args.use_vllm,
         "vllm_max_model_length": grpo_args.vllm_max_model_length,
         "vllm_enable_sleep_mode": grpo_args.vllm_enable_sleep_mode,
@@ -216,6 +245,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
         "exported": sorted(result.outputs),
         "p_fake": p_fake,
         "preprocessing": ev.preprocessing,
+        "gpu_memory": mem.align_memory(params),
         "cut": "random init (not openai), batch 2 (preset 32), 1 epoch of 2 steps, fp32 on CPU",
     }
 
@@ -232,7 +262,9 @@ def _run(name: str, fn: Callable[..., dict], *args: Any) -> dict:
     info.update(seconds=round(time.perf_counter() - start, 1),
                 peak_rss_growth_mb=round(_peak_mb() - before))  # fmt: skip
     detail = info.get("error") or info.get("cut", "")
-    print(f"{name:<7} {status:<15} {info['seconds']:>7.1f} s  {detail}", flush=True)
+    gpu = info.get("gpu_memory")
+    need = f"GPU {gpu['gpu_gb']:>5.1f} / {gpu['budget_gb']:.0f} GB" if gpu else "GPU     ? GB"
+    print(f"{name:<7} {status:<15} {info['seconds']:>7.1f} s  {need}  {detail}", flush=True)
     return {"stage": name, "status": status, **info}
 
 
@@ -249,8 +281,8 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results.append(_run("grpo", rehearse_grpo, params, work, args))
         results.append(_run("sample", rehearse_sample, params, work, args))
+        results.append(_run("grpo", rehearse_grpo, params, work, args))
         results.append(_run("align", rehearse_align, params, work, args))
     print(json.dumps(results, default=str))
 

@@ -40,3 +40,11 @@ def test_rehearsal_runs_every_gpu_stage_on_cpu() -> None:
     assert (stages["sample"]["vocab_size"], stages["sample"]["hidden_size"]) == (152064, 3584)
     assert stages["sample"]["image_tokens_per_448px_image"] == 256
     assert 0.0 <= stages["align"]["p_fake"] <= 1.0
+    for name, budget in (("grpo", 80), ("sample", 80), ("align", 24)):
+        memory = stages[name]["gpu_memory"]
+        assert memory["budget_gb"] == budget, memory
+        assert memory["gpu_gb"] > 0, memory
+    grpo_memory = stages["grpo"]["gpu_memory"]
+    assert grpo_memory["activations_gb"] > 0 and grpo_memory["states_gb"] > 0, grpo_memory
+    assert all(v > 0 for v in grpo_memory["measured_bytes_per_token"].values()), grpo_memory
+    assert stages["align"]["gpu_memory"]["activation_mb_per_sample"] > 0
