@@ -14,11 +14,15 @@ and a final JSON line. What is cut, and why, is printed with each line.
   Qwen's special tokens (the real 151k-token tokenizer is not shipped), so the special-token ids
   in the config are set to that tokenizer's. One batched generation of `--images` images through
   `TransformersBackend` (the stage's backend).
-- grpo: validated only. TRL's GRPOConfig (with use_vllm, vllm_mode, vllm_max_model_length, sleep
-  mode), the PEFT config, the accelerate/DeepSpeed launch command and its config file are built
-  from the preset. A GRPO step of the full-vocabulary model (policy + reference copy for
-  beta > 0 + AdamW states, about 14 GB in bfloat16 even with one layer) does not fit this 2-core
-  machine next to other work.
+- grpo: TRL's GRPOConfig (with use_vllm, vllm_mode, vllm_max_model_length, sleep mode), the
+  PEFT config, the accelerate/DeepSpeed launch command and its config file are built from the
+  preset. Then, when MemAvailable is at least `--grpo-min-free-gb` (18 GB; the step peaks at
+  about 15.7 GB of RSS: bf16 policy, reference copy for beta > 0, gradients and AdamW states of
+  the 1.4B-parameter full-vocabulary model), one GRPO step runs through `run_grpo` on the
+  snapshot sample built (the preset's chat template, system prompt, pixel bounds, beta, lr,
+  loss), then its export and greedy evaluation. Cut: use_vllm off and no DeepSpeed (CPU), 1 image
+  x 2 generations, `--new-tokens` completion tokens, 1 decoder layer, bf16 weights without
+  autocast. With less memory the line says "validated only" and why.
 - align: the preset's CLIP (ViT-L-14-336, random init instead of `openai` weights) with its
   LoRA targets, head and loss, one epoch of 2 steps at batch 2 (preset: 32) through `run_align`,
   the export, `load_detector`, and one detection with the preset's evaluation transform
@@ -31,7 +35,8 @@ and optimizer states from the full parameter count (see `rehearse_memory.py`). P
 of each stage is a CPU figure.
 
 Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
-(1.3 to 13 minutes measured on 2 CPU cores shared with other jobs, by their load).
+(3.5 minutes measured with the GRPO step on 2 shared CPU cores; earlier runs without it
+took 1.3 to 13 minutes, by the load of other jobs).
 """
 
 from __future__ import annotations
@@ -174,8 +179,59 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def _mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def _grpo_step(params: Any, work: Path, args: argparse.Namespace) -> dict:
+    """One GRPO step of the 7B-shaped VLM built by `rehearse_sample`, through `run_grpo`."""
+    import hashlib
+
+    import pandas as pd
+
+    from realign_pipeline.grpo import run_grpo
+
+    root = work / "grpo_data"
+    manifests = []
+    for split, start in (("train", 0), ("val", 2)):
+        rows = []
+        for i, path in enumerate(_images(root / split, 4, 448)[start : start + 2]):
+            rows.append({
+                "image_id": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "path": str(path.relative_to(root)), "label": i % 2,
+                "generator": "gen" if i % 2 else "real", "category": "", "dataset": "rehearsal",
+                "split": split, "width": 448, "height": 448, "format": "PNG",
+            })  # fmt: skip
+        df = pd.DataFrame(rows).astype({"label": "int8", "width": "int32", "height": "int32"})
+        manifests.append(work / f"grpo_{split}.parquet")
+        df.to_parquet(manifests[-1], index=False)
+    cfg = params.grpo
+    cut = cfg.model_copy(
+        update={"use_vllm": False, "bf16": False, "num_generations": 2,
+                "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+                "max_steps": 1, "max_completion_length": args.new_tokens, "logging_steps": 1,
+                "cold_start": cfg.cold_start.model_copy(update={"enabled": False}),
+                "eval": cfg.eval.model_copy(update={"max_images": 2, "batch_size": 2,
+                                                    "max_new_tokens": args.new_tokens,
+                                                    "baseline": False})}
+    )  # fmt: skip
+    result = run_grpo(*manifests, root, work / "grpo_out", work / "grpo.json", work / "grpo_ckpt",
+                      cut, seed=params.seed, model=str(work / "vlm"))  # fmt: skip
+    return {
+        "train_steps": result.metrics.get("train_steps"),
+        "train_reward": result.metrics.get("train_reward"),
+        "cut": f"1 step, 1 image x 2 generations (preset: {cfg.num_generations}; "
+        f"{cfg.per_device_train_batch_size} per device x {cfg.gradient_accumulation_steps} "
+        f"accumulation), {args.new_tokens}/{cfg.max_completion_length} completion tokens, "
+        "1/28 layers, use_vllm off, no DeepSpeed, bf16 weights without autocast",
+    }
+
+
 def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
-    """Build every config the grpo stage builds from the preset (and optionally one step)."""
+    """Build every config the grpo stage builds from the preset; one step if memory allows."""
     from realign_pipeline.grpo.trainer_config import create_grpo_args, create_peft_config
     from realign_pipeline.launch import accelerate_command
 
@@ -187,18 +243,22 @@ def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
         num_processes=cfg.launcher.num_processes,
         config_file=REPO_ROOT / cfg.launcher.config if cfg.launcher.config else None,
     )
-    return {
-        "status": "validated only",
+    info = {
         "gpu_memory": mem.grpo_memory(
             MEASURED, params, MEASURED["config"], MEASURED["prompt_tokens"]
-        ),  # fmt: skip
+        ),
         "use_vllm": grpo_args.use_vllm,
         "vllm_max_model_length": grpo_args.vllm_max_model_length,
         "vllm_enable_sleep_mode": grpo_args.vllm_enable_sleep_mode,
         "launch": f"accelerate launch, {cfg.launcher.num_processes} ranks, {cfg.launcher.config}",
         "launch_args": len(launch),
-        "cut": "no GRPO step (full-vocabulary policy + reference + AdamW do not fit here)",
     }
+    free = _mem_available_gb()
+    if free < args.grpo_min_free_gb:
+        why = "policy + reference + gradients + AdamW of the full-vocabulary model"
+        cut = f"no GRPO step: MemAvailable {free:.1f} GB < {args.grpo_min_free_gb} GB ({why})"
+        return {**info, "status": "validated only", "cut": cut}
+    return {**info, **_grpo_step(params, work, args)}
 
 
 def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
@@ -274,6 +334,8 @@ def main() -> None:
     parser.add_argument("--preset", default=str(REPO_ROOT / "presets" / "paper.yaml"))
     parser.add_argument("--images", type=int, default=2, help="images in the generation batch")
     parser.add_argument("--new-tokens", type=int, default=4)
+    parser.add_argument("--grpo-min-free-gb", type=float, default=18.0,
+                        help="run the GRPO step only with this much MemAvailable")  # fmt: skip
     args = parser.parse_args()
     from realign_pipeline.config import load_params
 

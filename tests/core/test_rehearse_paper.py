@@ -34,7 +34,11 @@ def test_rehearsal_runs_every_gpu_stage_on_cpu() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     stages = {r["stage"]: r for r in json.loads(done.stdout.strip().splitlines()[-1])}
-    assert stages["grpo"]["status"] == "validated only", stages["grpo"]
+    grpo = stages["grpo"]
+    if grpo["status"] == "ran":  # enough MemAvailable: one real GRPO step through run_grpo
+        assert grpo["train_steps"] == 1, grpo
+    else:
+        assert grpo["status"] == "validated only" and "MemAvailable" in grpo["cut"], grpo
     assert stages["sample"]["status"] == "ran", stages["sample"]
     assert stages["align"]["status"] == "ran", stages["align"]
     assert (stages["sample"]["vocab_size"], stages["sample"]["hidden_size"]) == (152064, 3584)
