@@ -14,21 +14,29 @@ and a final JSON line. What is cut, and why, is printed with each line.
   Qwen's special tokens (the real 151k-token tokenizer is not shipped), so the special-token ids
   in the config are set to that tokenizer's. One batched generation of `--images` images through
   `TransformersBackend` (the stage's backend).
-- grpo: validated only. TRL's GRPOConfig (with use_vllm, vllm_mode, vllm_max_model_length, sleep
-  mode), the PEFT config, the accelerate/DeepSpeed launch command and its config file are built
-  from the preset. A GRPO step of the full-vocabulary model (policy + reference copy for
-  beta > 0 + AdamW states, about 14 GB in bfloat16 even with one layer) does not fit this 2-core
-  machine next to other work.
+- grpo: TRL's GRPOConfig (with use_vllm, vllm_mode, vllm_max_model_length, sleep mode), the
+  PEFT config, the accelerate/DeepSpeed launch command and its config file are built from the
+  preset. Then, when MemAvailable is at least `--grpo-min-free-gb` (18 GB; the step peaks at
+  about 15.7 GB of RSS: bf16 policy, reference copy for beta > 0, gradients and AdamW states of
+  the 1.4B-parameter full-vocabulary model), one GRPO step runs through `run_grpo` on the
+  snapshot sample built (the preset's chat template, system prompt, pixel bounds, beta, lr,
+  loss), then its export and greedy evaluation. Cut: use_vllm off and no DeepSpeed (CPU), 1 image
+  x 2 generations, `--new-tokens` completion tokens, 1 decoder layer, bf16 weights without
+  autocast. With less memory the line says "validated only" and why.
 - align: the preset's CLIP (ViT-L-14-336, random init instead of `openai` weights) with its
   LoRA targets, head and loss, one epoch of 2 steps at batch 2 (preset: 32) through `run_align`,
   the export, `load_detector`, and one detection with the preset's evaluation transform
   (`evaluate.preprocessing`).
 
-Peak RSS growth of each stage (over the process before it) is printed; it is a CPU figure, not
-the GPU memory at the preset's batch sizes (see docs/grpo.md for the GPU memory plan).
+Each line also shows the GPU memory the stage needs at the preset's batch sizes against its
+budget (80 GB for grpo and sample, 24 GB for align): activations per token measured on CPU from
+what autograd saves, scaled to the preset's sequences, batch and depth, plus weights, gradients
+and optimizer states from the full parameter count (see `rehearse_memory.py`). Peak RSS growth
+of each stage is a CPU figure.
 
 Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
-(4 to 13 minutes measured on 2 CPU cores shared with other jobs, by their load).
+(3.5 minutes measured with the GRPO step on 2 shared CPU cores; earlier runs without it
+took 1.3 to 13 minutes, by the load of other jobs).
 """
 
 from __future__ import annotations
@@ -44,9 +52,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rehearse_memory as mem
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+MEASURED: dict[str, Any] = {}  # sample's per-token activations, reused for grpo's estimate
 QWEN_DIR = REPO_ROOT / "src" / "realign_pipeline" / "model_configs" / "qwen2_5_vl_7b_instruct"
 
 
@@ -64,6 +74,13 @@ def _images(root: Path, n: int, size: int) -> list[Path]:
         Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+def _full_config() -> Any:
+    """The uncut Qwen2.5-VL-7B config (as shipped)."""
+    from transformers import Qwen2_5_VLConfig
+
+    return Qwen2_5_VLConfig(**json.loads((QWEN_DIR / "config.json").read_text(encoding="utf-8")))
 
 
 def build_paper_vlm(out: Path, params: Any, min_pixels: int, max_pixels: int) -> dict:
@@ -123,7 +140,7 @@ def build_paper_vlm(out: Path, params: Any, min_pixels: int, max_pixels: int) ->
 def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     """One batched generation of the 7B-shaped VLM through the sample stage's backend."""
     from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
-    from realign_pipeline.sampling.backend import GenerationSettings
+    from realign_pipeline.sampling.backend import GenerationSettings, render_prompt
     from realign_pipeline.sampling.transformers_backend import TransformersBackend
 
     cfg = params.sample
@@ -139,8 +156,22 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     out = backend.generate(images, questions, cfg.seeds[0], cfg.temperatures[0])
     grid = backend.processor(text=["x"], images=images[:1], return_tensors="pt")["image_grid_thw"]
     image_tokens = int(grid.prod()) // 4
+    # activations per token: one prompt (chat template, one image) with autograd on
+    text = render_prompt(backend.processor, questions[0], settings.system_prompt)
+    inputs = backend.processor(text=[text], images=images[:1], return_tensors="pt")
+    MEASURED.update(mem.measure_vlm(backend.model, dict(inputs), params.grpo.temperature))
+    # the preset's prompt: the same text tokens, `max_pixels` worth of image tokens
+    merge = backend.model.config.vision_config.spatial_merge_size
+    patch = backend.model.config.vision_config.patch_size
+    MEASURED["prompt_tokens"] = (int(inputs["input_ids"].shape[1]) - image_tokens
+                                 + cfg.max_pixels // (patch * merge) ** 2)  # fmt: skip
+    MEASURED["config"] = _full_config()
+    del backend
     return {
         **info,
+        "gpu_memory": mem.sample_memory(
+            MEASURED, params, MEASURED["config"], MEASURED["prompt_tokens"]
+        ),  # fmt: skip
         "generated": len(out),
         "image_tokens_per_448px_image": image_tokens,
         "cut": f"1/28 decoder layers, 1/32 vision blocks, {args.new_tokens}/{cfg.max_new_tokens} "
@@ -148,8 +179,59 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     }
 
 
+def _mem_available_gb() -> float:
+    for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) / 1024**2
+    return 0.0
+
+
+def _grpo_step(params: Any, work: Path, args: argparse.Namespace) -> dict:
+    """One GRPO step of the 7B-shaped VLM built by `rehearse_sample`, through `run_grpo`."""
+    import hashlib
+
+    import pandas as pd
+
+    from realign_pipeline.grpo import run_grpo
+
+    root = work / "grpo_data"
+    manifests = []
+    for split, start in (("train", 0), ("val", 2)):
+        rows = []
+        for i, path in enumerate(_images(root / split, 4, 448)[start : start + 2]):
+            rows.append({
+                "image_id": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "path": str(path.relative_to(root)), "label": i % 2,
+                "generator": "gen" if i % 2 else "real", "category": "", "dataset": "rehearsal",
+                "split": split, "width": 448, "height": 448, "format": "PNG",
+            })  # fmt: skip
+        df = pd.DataFrame(rows).astype({"label": "int8", "width": "int32", "height": "int32"})
+        manifests.append(work / f"grpo_{split}.parquet")
+        df.to_parquet(manifests[-1], index=False)
+    cfg = params.grpo
+    cut = cfg.model_copy(
+        update={"use_vllm": False, "bf16": False, "num_generations": 2,
+                "per_device_train_batch_size": 2, "gradient_accumulation_steps": 1,
+                "max_steps": 1, "max_completion_length": args.new_tokens, "logging_steps": 1,
+                "cold_start": cfg.cold_start.model_copy(update={"enabled": False}),
+                "eval": cfg.eval.model_copy(update={"max_images": 2, "batch_size": 2,
+                                                    "max_new_tokens": args.new_tokens,
+                                                    "baseline": False})}
+    )  # fmt: skip
+    result = run_grpo(*manifests, root, work / "grpo_out", work / "grpo.json", work / "grpo_ckpt",
+                      cut, seed=params.seed, model=str(work / "vlm"))  # fmt: skip
+    return {
+        "train_steps": result.metrics.get("train_steps"),
+        "train_reward": result.metrics.get("train_reward"),
+        "cut": f"1 step, 1 image x 2 generations (preset: {cfg.num_generations}; "
+        f"{cfg.per_device_train_batch_size} per device x {cfg.gradient_accumulation_steps} "
+        f"accumulation), {args.new_tokens}/{cfg.max_completion_length} completion tokens, "
+        "1/28 layers, use_vllm off, no DeepSpeed, bf16 weights without autocast",
+    }
+
+
 def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
-    """Build every config the grpo stage builds from the preset (and optionally one step)."""
+    """Build every config the grpo stage builds from the preset; one step if memory allows."""
     from realign_pipeline.grpo.trainer_config import create_grpo_args, create_peft_config
     from realign_pipeline.launch import accelerate_command
 
@@ -161,15 +243,22 @@ def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
         num_processes=cfg.launcher.num_processes,
         config_file=REPO_ROOT / cfg.launcher.config if cfg.launcher.config else None,
     )
-    return {
-        "status": "validated only",
+    info = {
+        "gpu_memory": mem.grpo_memory(
+            MEASURED, params, MEASURED["config"], MEASURED["prompt_tokens"]
+        ),
         "use_vllm": grpo_args.use_vllm,
         "vllm_max_model_length": grpo_args.vllm_max_model_length,
         "vllm_enable_sleep_mode": grpo_args.vllm_enable_sleep_mode,
         "launch": f"accelerate launch, {cfg.launcher.num_processes} ranks, {cfg.launcher.config}",
         "launch_args": len(launch),
-        "cut": "no GRPO step (full-vocabulary policy + reference + AdamW do not fit here)",
     }
+    free = _mem_available_gb()
+    if free < args.grpo_min_free_gb:
+        why = "policy + reference + gradients + AdamW of the full-vocabulary model"
+        cut = f"no GRPO step: MemAvailable {free:.1f} GB < {args.grpo_min_free_gb} GB ({why})"
+        return {**info, "status": "validated only", "cut": cut}
+    return {**info, **_grpo_step(params, work, args)}
 
 
 def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
@@ -216,6 +305,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
         "exported": sorted(result.outputs),
         "p_fake": p_fake,
         "preprocessing": ev.preprocessing,
+        "gpu_memory": mem.align_memory(params),
         "cut": "random init (not openai), batch 2 (preset 32), 1 epoch of 2 steps, fp32 on CPU",
     }
 
@@ -232,7 +322,9 @@ def _run(name: str, fn: Callable[..., dict], *args: Any) -> dict:
     info.update(seconds=round(time.perf_counter() - start, 1),
                 peak_rss_growth_mb=round(_peak_mb() - before))  # fmt: skip
     detail = info.get("error") or info.get("cut", "")
-    print(f"{name:<7} {status:<15} {info['seconds']:>7.1f} s  {detail}", flush=True)
+    gpu = info.get("gpu_memory")
+    need = f"GPU {gpu['gpu_gb']:>5.1f} / {gpu['budget_gb']:.0f} GB" if gpu else "GPU     ? GB"
+    print(f"{name:<7} {status:<15} {info['seconds']:>7.1f} s  {need}  {detail}", flush=True)
     return {"stage": name, "status": status, **info}
 
 
@@ -242,6 +334,8 @@ def main() -> None:
     parser.add_argument("--preset", default=str(REPO_ROOT / "presets" / "paper.yaml"))
     parser.add_argument("--images", type=int, default=2, help="images in the generation batch")
     parser.add_argument("--new-tokens", type=int, default=4)
+    parser.add_argument("--grpo-min-free-gb", type=float, default=18.0,
+                        help="run the GRPO step only with this much MemAvailable")  # fmt: skip
     args = parser.parse_args()
     from realign_pipeline.config import load_params
 
@@ -249,8 +343,8 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results.append(_run("grpo", rehearse_grpo, params, work, args))
         results.append(_run("sample", rehearse_sample, params, work, args))
+        results.append(_run("grpo", rehearse_grpo, params, work, args))
         results.append(_run("align", rehearse_align, params, work, args))
     print(json.dumps(results, default=str))
 
