@@ -35,6 +35,8 @@ def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
         str(tmp_path / "eval"),
         "--metrics",
         str(tmp_path / "metrics" / "eval.json"),
+        "--robustness",
+        str(tmp_path / "metrics" / "robustness.json"),
         "-p",
         PARAMS,
         "-s",
@@ -78,6 +80,8 @@ def test_evaluate_cli_without_detector_is_one_line_and_exit_2(
         str(tmp_path / "eval"),
         "--metrics",
         str(tmp_path / "m.json"),
+        "--robustness",
+        str(tmp_path / "r.json"),
         "-p",
         PARAMS,
         "-s",
@@ -101,6 +105,7 @@ def test_bad_params_name_the_key(
 ) -> None:
     paths = ["--manifests", str(tmp_path), "--data-root", str(tmp_path)]
     paths += ["--out", str(tmp_path / "eval"), "--metrics", str(tmp_path / "m.json")]
+    paths += ["--robustness", str(tmp_path / "r.json")]
     args = ["evaluate", "--detector", str(tmp_path), *paths, "-p", PARAMS, "-s", override]
     assert main(args) == 2
     assert expected in capsys.readouterr().err
