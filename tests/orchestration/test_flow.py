@@ -64,14 +64,14 @@ def test_status_tells_resumed_from_ran_and_force_discards_the_state(
 ) -> None:
     """A stage that continues from resumable state is `resumed`; `force` discards that state,
     so the forced rerun recomputes and reports `ran`."""
-    from flows.pipeline import PipelineRun, realign_pipeline
+    from flows.pipeline import realign_pipeline
 
     state = toy_workspace / ".state" / "ingest"
     state.parent.mkdir()
     state.write_text("shards of an interrupted run")
-    rows = realign_pipeline(PipelineRun(stages=["ingest"]), repo=str(toy_workspace))
+    rows = realign_pipeline(stages=("ingest",), repo=str(toy_workspace))
     assert rows[0]["status"] == "resumed" and state.exists()
-    forced = realign_pipeline(PipelineRun(stages=["ingest"], force=True), repo=str(toy_workspace))
+    forced = realign_pipeline(stages=("ingest",), force=True, repo=str(toy_workspace))
     assert forced[0]["status"] == "ran" and not state.exists()
 
 
