@@ -54,4 +54,6 @@ fi
 export HF_HUB_DISABLE_TELEMETRY=1
 export DO_NOT_TRACK=1
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+# Prefect's ephemeral API server waits 20 s by default to come up; a busy 2-core machine can need more.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="${PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS:-120}"
 export TOKENIZERS_PARALLELISM=false

@@ -51,7 +51,8 @@ def test_ingest_rejects_an_image_corrupted_between_runs(
     for name in ("train", "val", "bench-demo"):
         kept = before[name][~before[name]["path"].isin(victims)].reset_index(drop=True)
         pd.testing.assert_frame_equal(after[name], kept)  # nothing else moved or changed
-    counts = json.loads((workspace / "metrics" / "ingest.json").read_text())
+    # the full counts (seen included) are in the manifests' summary; metrics hold the headline
+    counts = json.loads((workspace / "artifacts" / "manifests" / "summary.json").read_text())
     assert (
         counts["accepted"] + counts["rejected"]
         == counts["seen"]
