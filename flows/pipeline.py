@@ -190,7 +190,7 @@ def realign_pipeline(
     Args:
         preset: Params preset made active for this run: presets/tiny.yaml (CPU, minutes),
             presets/paper.yaml (the paper's models, GPUs), or one of the paper's two protocols
-            (paper-aigcdetect, paper-holmes) is copied to params.yaml.
+            (paper-aigcdetect, paper-holmes) is rendered to params.yaml.
         stages: Stages to run, in DAG order whatever the order picked here; empty runs every
             stage of dvc.yaml.
         review_mode: Expert review of the reasoning texts: as set in params (review.mode), auto

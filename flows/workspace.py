@@ -11,9 +11,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -50,29 +49,29 @@ def workspace_lock(repo: Path, holder: str) -> Iterator[None]:
         handle.close()
 
 
-def apply_preset(repo: Path, preset: str) -> bool:
-    """Make `preset` the active params: True when params.yaml was replaced.
+def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool:
+    """Make `preset` (with `key.sub=value` overrides) the active params: True when params.yaml
+    changed.
 
-    Nothing changes when params.yaml already holds that preset (its `preset:` key). Otherwise
-    `presets/<preset>.yaml` is copied over params.yaml (`git diff params.yaml` shows the switch;
-    `git checkout params.yaml` restores the committed tiny preset).
+    Nothing changes when params.yaml already holds that preset (its `preset:` key) and there
+    are no overrides, so local edits survive. Otherwise params.yaml is rendered from
+    `presets/<preset>.yaml` (`git diff params.yaml` shows the switch), from any preset to any
+    other, tiny included.
     """
     import yaml
 
+    from realign_pipeline.atomic import atomic_write_text
+    from realign_pipeline.config.presets import render_params
+
     target = repo / "params.yaml"
-    current = (yaml.safe_load(target.read_text()) or {}).get("preset") if target.is_file() else None
-    if current == preset:
+    current = target.read_text() if target.is_file() else ""
+    overrides = list(overrides)
+    if not overrides and (yaml.safe_load(current) or {}).get("preset") == preset:
         return False
-    source = repo / "presets" / f"{preset}.yaml"
-    if not source.is_file():
-        known = sorted(p.stem for p in (repo / "presets").glob("*.yaml"))
-        raise ValueError(
-            f"params.yaml holds preset {current!r} and there is no presets/{preset}.yaml "
-            f"(known: {', '.join(known)}); restore the tiny preset with `git checkout params.yaml`"
-        )
-    tmp = target.with_suffix(".yaml.tmp")
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    text = render_params(repo, preset, overrides)
+    if text == current:
+        return False
+    atomic_write_text(target, text)
     return True
 
 

@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from realign_pipeline.config import load_params, parse_override
-from realign_pipeline.config.renamed import RENAMED
 from realign_pipeline.errors import ConfigError, MissingInputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
     "preset",
     [
         "params.yaml",
+        "presets/tiny.yaml",
         "presets/paper.yaml",
         "presets/paper-aigcdetect.yaml",
         "presets/paper-holmes.yaml",
@@ -108,23 +108,6 @@ def test_params_are_frozen() -> None:
     params = load_params(REPO / "params.yaml")
     with pytest.raises(Exception, match="frozen"):
         params.seed = 3  # type: ignore[misc]
-
-
-@pytest.mark.parametrize(("old", "new"), sorted(RENAMED.items()))
-def test_an_old_key_names_its_new_name(tmp_path: Path, old: str, new: str) -> None:
-    """A params file and a --set override with an old key both fail naming the new key."""
-    *parents, leaf = old.split(".")
-
-    def put_old(data: dict) -> None:
-        node = data
-        for part in parents:
-            node = node[part]
-        node[leaf] = 1
-
-    with pytest.raises(ConfigError, match=f"{old}: renamed to {new}"):
-        load_params(_write(tmp_path, put_old))
-    with pytest.raises(ConfigError, match=f"{old}: renamed to {new}"):
-        load_params(REPO / "params.yaml", [f"{old}=1"])
 
 
 def test_same_concept_same_name_across_sections() -> None:

@@ -29,12 +29,27 @@ def test_lock_is_exclusive_and_released(ws: Path) -> None:
         pass
 
 
-def test_apply_preset_switches_only_when_needed(ws: Path) -> None:
+def test_apply_preset_switches_in_any_order(ws: Path) -> None:
     assert apply_preset(ws, "tiny") is False  # already active: untouched
     assert apply_preset(ws, "paper") is True
-    assert (ws / "params.yaml").read_bytes() == (REPO / "presets/paper.yaml").read_bytes()
-    with pytest.raises(ValueError, match="git checkout params.yaml"):
-        apply_preset(ws, "tiny")  # no presets/tiny.yaml: say how to restore it
+    assert yaml.safe_load((ws / "params.yaml").read_text()) == yaml.safe_load(
+        (REPO / "presets/paper.yaml").read_text()
+    )
+    assert apply_preset(ws, "tiny") is True  # back to tiny: params.yaml as committed
+    assert (ws / "params.yaml").read_bytes() == (REPO / "params.yaml").read_bytes()
+    assert apply_preset(ws, "tiny", ["seed=3"]) is True
+    assert yaml.safe_load((ws / "params.yaml").read_text())["seed"] == 3
+    with pytest.raises(ValueError, match="known presets: paper, paper-aigcdetect"):
+        apply_preset(ws, "tinyy")
+
+
+def test_the_form_offers_every_preset_file() -> None:
+    from typing import get_args
+
+    from flows.pipeline import Preset
+    from realign_pipeline.config.presets import list_presets
+
+    assert sorted(get_args(Preset)) == list_presets(REPO)
 
 
 def test_set_param_keeps_comments_and_other_values(ws: Path) -> None:

@@ -18,6 +18,7 @@ from realign_pipeline.cli import (
     evaluate,
     fetch_models,
     grpo,
+    params,
     review,
     sample,
     tiny_models,
@@ -32,7 +33,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, tiny_models, fetch_models, grpo, sample, review, align, evaluate):
+for _module in (data, params, tiny_models, fetch_models, grpo, sample, review, align, evaluate):
     _module.register(app)
 
 

@@ -27,18 +27,18 @@ from realign_pipeline.config.evaluate import AblateConfig, EvaluateConfig
 from realign_pipeline.config.grpo import GRPOConfig
 from realign_pipeline.config.ingest import IngestConfig
 from realign_pipeline.config.pipeline import PipelineConfig
-from realign_pipeline.config.renamed import renamed_keys
+from realign_pipeline.config.presets import read_preset
 from realign_pipeline.config.review import ReviewConfig
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
 from realign_pipeline.config.tiny_models import TinyModelsConfig
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.errors import ConfigError, MissingInputError
+from realign_pipeline.errors import ConfigError
 
-__all__ = ["Params", "load_params", "parse_override", "ConfigError"]
+__all__ = ["ConfigError", "Params", "apply_overrides", "load_params", "parse_override"]
 
 
 class Params(Section):
-    """The whole params file. A preset is a complete params file (params.yaml is `tiny`)."""
+    """The whole params file: a preset with its `extends:` base merged (params.yaml is `tiny`)."""
 
     preset: str = Field(
         description="Preset name recorded as an MLflow tag: tiny, paper, or a paper protocol "
@@ -128,31 +128,31 @@ def _format_errors(exc: ValidationError, source: str) -> str:
 
 def validate_params(data: Mapping[str, Any], source: str = "params") -> Params:
     """Validate a parsed params mapping; raise ConfigError naming every bad key."""
-    if renamed := renamed_keys(data):
-        raise ConfigError(f"invalid params in {source}:\n  " + "\n  ".join(renamed))
     try:
         return Params.model_validate(dict(data))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, source)) from None
 
 
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Apply `key.sub=value` overrides to a parsed params mapping in place.
+
+    Raises:
+        ConfigError: a malformed override or an unknown section (naming the allowed keys).
+    """
+    for text in overrides:
+        keys, value = parse_override(text)
+        _apply_override(data, keys, value, text)
+
+
 def load_params(path: str | Path = "params.yaml", overrides: Iterable[str] = ()) -> Params:
-    """Load a params file, apply `key.sub=value` overrides, and validate it.
+    """Load a params file or preset (its `extends:` chain merged), apply `key.sub=value`
+    overrides, and validate it.
 
     Raises:
         MissingInputError: the file does not exist.
         ConfigError: the YAML is malformed or a value is invalid (the message names the key).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise MissingInputError(f"params file not found: {path} (pass --params PATH)")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections")
-    for text in overrides:
-        keys, value = parse_override(text)
-        _apply_override(data, keys, value, text)
+    data = read_preset(Path(path))
+    apply_overrides(data, overrides)
     return validate_params(data, str(path))
