@@ -26,7 +26,7 @@ from realign_pipeline.align.models import create_clip, create_spec
 from realign_pipeline.align.module import ReAlignModel
 from realign_pipeline.align.train import TrainContext, create_optimizer, train_step
 from realign_pipeline.config import load_params
-from realign_pipeline.tracking import NullTracker
+from realign_pipeline.tracking import Tracker
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET_GIB = 24.0
@@ -56,7 +56,7 @@ def main() -> int:
     optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=args.steps + 1)
     dim = bundle.model_config["embed_dim"]
     texts = torch.nn.functional.normalize(torch.randn(cfg.batch_size, dim, device=device), dim=-1)
-    ctx = TrainContext(cfg, 0, device, None, texts, lambda x: x, NullTracker())
+    ctx = TrainContext(cfg, 0, device, None, texts, lambda x: x, Tracker())
     size = model.spec.image_size
     batch = (
         torch.randn(cfg.batch_size, 3, size, size),

@@ -171,7 +171,9 @@ def _open_parent_run(
             "stages": ",".join(stages),
             "review.mode": params.review.mode,
             "force": force,
-            **variant_params(params.align.model_dump(mode="json")),
+            **variant_params(
+                {s: getattr(params, s).model_dump(mode="json") for s in ("align", "evaluate")}
+            ),
         }
     )
     return parent

@@ -107,7 +107,7 @@ def _scale_step(cfg, log_scale: float, aligned: bool) -> tuple[float, float]:
     """One `train_step` from log scale `log_scale` with texts equal (aligned) or opposite to the
     image features; returns (gradient of the log scale, log scale after the step)."""
     from realign_pipeline.align.train import TrainContext, create_optimizer, train_step
-    from realign_pipeline.tracking import NullTracker
+    from realign_pipeline.tracking import Tracker
 
     cfg = cfg.model_copy(update={"finetune": "frozen", "train_logit_scale": True})
     model = _model(cfg)
@@ -116,7 +116,7 @@ def _scale_step(cfg, log_scale: float, aligned: bool) -> tuple[float, float]:
         pixels = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
         feats = torch.nn.functional.normalize(model(pixels)[0], dim=-1)
     texts = feats if aligned else -feats
-    ctx = TrainContext(cfg, 0, torch.device("cpu"), None, texts, None, NullTracker())
+    ctx = TrainContext(cfg, 0, torch.device("cpu"), None, texts, None, Tracker())
     optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=4)
     batch = (pixels, torch.tensor([0, 1, 0, 1]), torch.arange(4))
     train_step(model, optimizer, scheduler, batch, ctx, epoch=0)

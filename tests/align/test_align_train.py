@@ -12,7 +12,7 @@ from realign_pipeline.align.module import ReAlignModel
 from realign_pipeline.align.text_cache import cache_folder, get_text_embeddings
 from realign_pipeline.align.train import LrLambda, TrainContext, create_optimizer, fit
 from realign_pipeline.detector import create_model_transform
-from realign_pipeline.tracking import NullTracker
+from realign_pipeline.tracking import Tracker
 
 
 def test_training_moves_lora_and_head_but_not_text_tower(align_inputs, tiny_align_cfg, tmp_path):
@@ -42,7 +42,7 @@ def test_training_moves_lora_and_head_but_not_text_tower(align_inputs, tiny_alig
     trained_before = {n: p.detach().clone() for n, p in model.trainable_named_parameters()}
     optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=4)
     pixels = ImagePixels(create_model_transform(spec), cache_bytes=0)
-    ctx = TrainContext(cfg, 0, torch.device("cpu"), images, texts, pixels, NullTracker())
+    ctx = TrainContext(cfg, 0, torch.device("cpu"), images, texts, pixels, Tracker())
     progress = fit(model, optimizer, scheduler, ctx, TrainProgress(), lambda p: None)
     assert progress.epoch == 2 and progress.global_step == 4
     assert text_before  # the text tower (token embedding, transformer, ln_final, projection)

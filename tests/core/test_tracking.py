@@ -9,7 +9,7 @@ import pytest
 
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import (
-    NullTracker,
+    Tracker,
     TrackingUnavailable,
     create_run,
     end_run,
@@ -18,6 +18,8 @@ from realign_pipeline.tracking import (
     start_stage_run,
 )
 from tests.conftest import local_tracking
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _cfg(tmp_path: Path, **update) -> TrackingConfig:
@@ -78,7 +80,7 @@ def test_env_run_id_resumes_existing_run(tmp_path: Path, monkeypatch) -> None:
 def test_disabled_tracking_is_a_no_op(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path, enabled=False)
     with start_stage_run(cfg, "align", "tiny", {"a": 1}) as tracker:
-        assert isinstance(tracker, NullTracker)
+        assert isinstance(tracker, Tracker) and not tracker.enabled
         tracker.log_metrics({"x": 1.0})
     assert not (tmp_path / "mlflow.db").exists()
 
@@ -178,3 +180,58 @@ def test_one_health_probe_and_one_client_per_uri(monkeypatch) -> None:
         server.server_close()
     assert first is second and first.uri == uri
     assert seen == ["/health"]
+
+
+def test_variant_params_are_config_keys_under_their_params_yaml_names() -> None:
+    """What defines a detector is every align/evaluate field but the runtime ones: a name that
+    is not a config field fails here, and the logged names are paths in params.yaml."""
+    import yaml
+
+    from realign_pipeline.config import load_params
+    from realign_pipeline.config.align import AlignConfig
+    from realign_pipeline.config.evaluate import EvaluateConfig
+    from realign_pipeline.tracking.registry import RUNTIME_PARAMS, variant_params
+
+    for section, model in (("align", AlignConfig), ("evaluate", EvaluateConfig)):
+        assert set(RUNTIME_PARAMS[section]) <= set(model.model_fields), section
+    params = load_params(REPO / "params.yaml")
+    logged = variant_params({s: getattr(params, s).model_dump(mode="json") for s in RUNTIME_PARAMS})
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    for name in logged:
+        node = raw
+        for part in name.split("."):
+            assert isinstance(node, dict) and part in node, f"{name} is not a params.yaml key"
+            node = node[part]
+    # the LoRA rank, epochs and learning rate under the config's names (not lora_rank/epochs/lr)
+    expected = {"align.lora.r", "align.num_train_epochs", "align.learning_rate", "align.strategy"}
+    assert expected | {"evaluate.threshold", "evaluate.preprocessing"} <= set(logged)
+    assert "align.device" not in logged and "evaluate.batch_size" not in logged
+
+
+def test_commit_is_dirty_only_for_changes_that_are_not_pipeline_outputs(tmp_path: Path) -> None:
+    import subprocess
+
+    from realign_pipeline.tracking import git_commit
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)  # fmt: skip
+
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "dvc.yaml").write_text(
+        "stages:\n  s:\n    cmd: x\n    outs: [out]\n    metrics:\n"
+        "      - metrics/s.json:\n          cache: false\n"
+    )
+    for name in ("params.yaml", "dvc.lock", "metrics/s.json"):
+        (tmp_path / name).write_text("a: 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "x")
+    clean = git_commit(tmp_path)
+    # what a run writes: dvc.lock, a git-tracked metrics file, untracked/ignored stores
+    for name in ("dvc.lock", "metrics/s.json", "mlflow.db"):
+        (tmp_path / name).write_text("b: 2\n")
+    assert git_commit(tmp_path) == clean and not clean.endswith("-dirty")
+    (tmp_path / "params.yaml").write_text("a: 2\n")  # a real change to the checkout
+    assert git_commit(tmp_path) == f"{clean}-dirty"
+    assert git_commit(tmp_path.parent) == "unknown"

@@ -15,7 +15,7 @@ from PIL import Image, ImageOps
 from realign_pipeline.data import build_demo_data, run_ingest
 from realign_pipeline.data.ingest import is_val
 from realign_pipeline.manifest import MANIFEST_COLUMNS, read_manifest
-from realign_pipeline.tracking import NullTracker
+from realign_pipeline.tracking import Tracker
 from tests.conftest import REAL_WORLD
 from tests.data.data_helpers import demo_config, image_bytes, ingest_config, small_cfg, write
 
@@ -229,7 +229,7 @@ def test_parallel_decoding_matches_in_process(
     assert result.counts["leakage"] == 0 and result.counts["rejected"] == 0
 
 
-class _RecordingTracker(NullTracker):
+class _RecordingTracker(Tracker):
     def __init__(self) -> None:
         super().__init__()
         self.metrics: dict[str, float] = {}

@@ -194,9 +194,9 @@ def test_a_batch_of_only_rejected_images_calls_no_model(
 def test_running_metrics_are_logged_after_every_batch(
     synthetic_data, tmp_path, sample_cfg, fake_backend
 ) -> None:
-    from realign_pipeline.tracking import NullTracker
+    from realign_pipeline.tracking import Tracker
 
-    class Recorder(NullTracker):
+    class Recorder(Tracker):
         def __init__(self) -> None:
             super().__init__()
             self.logged: list[tuple[dict, int | None]] = []

@@ -113,7 +113,7 @@ def test_a_tracked_stage_writes_no_secret_anywhere(tmp_path) -> None:
 
 def _credential_findings(node: object, where: str) -> list[str]:
     """Keys that look like secrets, and strings that are URIs with user:password@."""
-    from realign_pipeline.tracking.redaction import SECRET_KEY
+    from realign_pipeline.tracking.server import SECRET_KEY
 
     if isinstance(node, dict):
         found = [f"{where}.{k}: secret-like key" for k in node if SECRET_KEY.search(str(k))]
@@ -162,7 +162,7 @@ def test_dvc_remote_credentials_stay_out_of_the_repository() -> None:
     import configparser
     import subprocess
 
-    from realign_pipeline.tracking.redaction import SECRET_KEY
+    from realign_pipeline.tracking.server import SECRET_KEY
 
     config = configparser.ConfigParser()
     config.read(REPO_ROOT / ".dvc" / "config", encoding="utf-8")

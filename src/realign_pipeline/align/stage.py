@@ -49,7 +49,7 @@ from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.headline import align_headline
 from realign_pipeline.manifest import read_manifest
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker, git_commit
+from realign_pipeline.tracking import Tracker, git_commit
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def run_align(
         stop_after_epochs: train at most this many epochs in this call and skip the export (for
             tests and time-sliced jobs; a later call resumes).
     """
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     start_time = time.perf_counter()
     if cfg.cpu_threads:
         torch.set_num_threads(cfg.cpu_threads)

@@ -26,7 +26,7 @@ from realign_pipeline.align.data import ImageDataset, sample_epoch
 from realign_pipeline.align.losses import compute_losses, loss_weights
 from realign_pipeline.align.module import ReAlignModel
 from realign_pipeline.config.align import AlignConfig
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def fit(
     """Train from `progress.epoch` to `cfg.num_train_epochs` (or stop early after
     `stop_after_epochs` epochs in this call, which simulates a killed run); `on_epoch_end`
     validates and checkpoints."""
-    tracker = ctx.tracker or NullTracker()
+    tracker = ctx.tracker or Tracker()
     done_here = 0
     for epoch in range(progress.epoch, ctx.cfg.num_train_epochs):
         if stop_after_epochs is not None and done_here >= stop_after_epochs:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 
@@ -32,7 +32,7 @@ class TrackingConfig(Section):
     @classmethod
     def _refuse_credentials(cls, value: str) -> str:
         # params.yaml is versioned (git, DVC) and logged: secrets belong in the environment
-        if re.search(r"//[^/@\s]+@", value):
+        if "@" in urlsplit(value).netloc:
             raise ValueError(
                 "tracking.uri must not hold credentials (user:password@); set MLFLOW_TRACKING_URI "
                 "or MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "

@@ -52,7 +52,7 @@ from realign_pipeline.manifest import (
     benchmark_file,
 )
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -376,7 +376,7 @@ def run_ingest(
         MissingInputError: the data root or a source does not exist.
         InputError: a source is empty, escapes the data root, or its CSV is unusable.
     """
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     if not Path(data_root).is_dir():
         raise MissingInputError(
             f"data root not found: {str(data_root)!r} (pass --data-root, or build the demo data "

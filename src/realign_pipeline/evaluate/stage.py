@@ -45,7 +45,7 @@ from realign_pipeline.evaluate.report import render_report
 from realign_pipeline.headline import eval_headline, flatten, robustness_headline
 from realign_pipeline.manifest import benchmark_file, read_manifest
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 __all__ = ["PREDICTION_SCHEMA", "evaluate_scorer", "flat_metrics", "run_evaluate"]
 
@@ -164,7 +164,7 @@ def evaluate_scorer(
     progress: Callable[[int, int], Any] | None = None,
 ) -> StageResult:
     """Evaluate any p_fake scorer with a fixed preprocessing (the body of `run_evaluate`)."""
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     frames = _read_benchmarks(Path(manifests), cfg.benchmarks)
     perturbations = create_perturbations(cfg.perturbations)
     with atomic_dir(out_dir) as tmp:
@@ -277,5 +277,8 @@ def run_evaluate(
         from realign_pipeline.tracking.registry import record_evaluation
 
         # link the run to the registered version it scored; champion = best primary mAcc
-        record_evaluation(tracker, detector_dir, result.metrics, f"{cfg.benchmarks[0]}.macc")
+        primary = f"{cfg.benchmarks[0]}.macc"
+        record_evaluation(
+            tracker, detector_dir, result.metrics, primary, cfg.model_dump(mode="json")
+        )
     return result

@@ -16,7 +16,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from realign_pipeline.grpo.rewards import completion_text
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 __all__ = ["CompletionTableCallback", "ProgressCallback", "build_completion_table"]
 
@@ -46,7 +46,7 @@ class CompletionTableCallback(TrainerCallback):
     """Log the latest completions and rewards as an MLflow table every `every_n_steps` steps."""
 
     def __init__(self, tracker: Tracker | None, every_n_steps: int) -> None:
-        self.tracker = tracker or NullTracker()
+        self.tracker = tracker or Tracker()
         self.every_n_steps = every_n_steps
         self.records: Mapping[str, Any] | None = None
         self.logged_steps: list[int] = []

@@ -35,7 +35,7 @@ from realign_pipeline.grpo.evaluate import evaluate_greedy
 from realign_pipeline.headline import grpo_headline
 from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
 from realign_pipeline.results import StageResult
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 __all__ = ["run_grpo"]
 
@@ -252,7 +252,7 @@ def run_grpo(
     )
     from realign_pipeline.models.vlm import load_processor
 
-    tracker, state = tracker or NullTracker(), distributed_state()
+    tracker, state = tracker or Tracker(), distributed_state()
     data_root, out_dir = Path(data_root), Path(out_dir)
     source = model or cfg.model
     system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None

@@ -36,7 +36,7 @@ from realign_pipeline.review.policy import (
     count_reasons,
     require_min_items,
 )
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def run_review_export(
         InputError: columns are missing, or fewer than `cfg.min_pairs` items remain (the message
             gives the counts by drop reason).
     """
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     out_dir = Path(out_dir)
     samples = read_samples(samples_path)
     manifest = read_manifest(manifest_path)

@@ -30,7 +30,7 @@ from realign_pipeline.review.pairs import build_pairs, pairs_to_arrow, read_capt
 from realign_pipeline.review.policy import require_min_items
 from realign_pipeline.review.queue import read_queue, read_queue_settings
 from realign_pipeline.review.reading import read_export
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def run_review_import(
         MissingInputError: the queue or (human mode) the export is missing.
         InputError: a bad export, or fewer than `cfg.min_pairs` pairs; nothing is written.
     """
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     queue, items, head = _review(
         Path(queue_dir), Path(data_root), cfg, Path(export_path) if export_path else None
     )

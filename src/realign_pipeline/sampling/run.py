@@ -49,7 +49,7 @@ from realign_pipeline.sampling.store import (
     merge_rows,
     write_table,
 )
-from realign_pipeline.tracking import NullTracker, Tracker
+from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def run_sample(
         MissingInputError / InputError: the manifest is missing or malformed.
     """
     shard = shard or ShardSpec(0, 1)
-    tracker = tracker or NullTracker()
+    tracker = tracker or Tracker()
     out_dir, data_root = Path(out_dir), Path(data_root)
     questions, system_prompt = task_prompts(cfg, task)
     settings = _settings(cfg, system_prompt)

@@ -1,4 +1,4 @@
-"""Run lifecycle: open, resume, nest, tag and close MLflow runs by id.
+"""Run lifecycle: open, resume, nest, tag and close MLflow runs by id; where their code came from.
 
 The CLI opens a stage's run with `start_stage_run`; a Prefect task that already created the run
 passes its id to the stage subprocess in `REALIGN_RUN_ID` (or a parent id in
@@ -10,22 +10,55 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.tracking.provenance import git_commit
-from realign_pipeline.tracking.redaction import redact_uri
-from realign_pipeline.tracking.server import Connection, connect
-from realign_pipeline.tracking.tracker import NullTracker, Tracker
+from realign_pipeline.tracking.server import Connection, connect, redact_uri
+from realign_pipeline.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
 ENV_RUN_ID = "REALIGN_RUN_ID"
 ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
 ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
+
+
+def _pipeline_outputs(root: Path) -> list[str]:
+    """dvc.lock and the outputs dvc.yaml declares: a run rewrites them, so they never count as
+    a change to the checkout (the git-tracked metrics files above all)."""
+    import yaml
+
+    try:
+        stages = (yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages") or {}
+    except (OSError, yaml.YAMLError):
+        return ["dvc.lock"]
+    paths = ["dvc.lock"]
+    for stage in stages.values():
+        for kind in ("outs", "metrics", "plots"):
+            paths += [next(iter(o)) if isinstance(o, dict) else o for o in stage.get(kind) or []]
+    return paths
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """The checkout's commit, with `-dirty` when a tracked file other than the pipeline's own
+    outputs differs from it; `unknown` outside a git checkout."""
+
+    def git(*args: str, cwd: str | Path = cwd) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        top, sha = git("rev-parse", "--show-toplevel", "HEAD").splitlines()
+        excluded = [f":(exclude){path}" for path in _pipeline_outputs(Path(top))]
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded, cwd=top)
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
 
 
 def get_experiment_id(conn: Connection, cfg: TrackingConfig) -> str:
@@ -90,7 +123,7 @@ def start_stage_run(
     nested under `parent_run_id` (default: `$REALIGN_PARENT_RUN_ID`) when given.
     """
     if not cfg.enabled:
-        yield NullTracker()
+        yield Tracker()
         return
     conn = connect(cfg)
     run_id = run_id or os.environ.get(ENV_RUN_ID) or None
@@ -139,9 +172,9 @@ def end_run(cfg: TrackingConfig, run_id: str | None, status: str = "FINISHED") -
 
 
 def tracker_for(cfg: TrackingConfig, run_id: str | None) -> Tracker:
-    """A `Tracker` bound to an existing run (a `NullTracker` when tracking is off)."""
+    """A `Tracker` bound to an existing run (a no-op `Tracker()` when tracking is off)."""
     if not cfg.enabled or not run_id:
-        return NullTracker()
+        return Tracker()
     conn = connect(cfg)
     return Tracker(conn.client, run_id, conn.uri)
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from realign_pipeline.tracking.server import tracking_errors
+from realign_pipeline.tracking.server import flatten_params, tracking_errors
 from realign_pipeline.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
@@ -29,23 +29,30 @@ CHAMPION_RULE = (
     "champion = the version with the highest mAcc on clean images of the primary benchmark "
     "(the first of evaluate.benchmarks); a tie keeps the current champion"
 )
-# align params that tell one detector from another (what the paper's ablations vary)
-VARIANT_PARAMS = (
-    "model_name",
-    "text_variant",
-    "strategy",
-    "finetune",
-    "lora_rank",
-    "bce_weight",
-    "epochs",
-    "lr",
-)
+# Fields of the align and evaluate sections that change neither the detector nor its score
+# (hardware, batching, logging). Every other field defines a variant: it goes on the parent run
+# and the model version under its params.yaml name (tests/detector/test_registry.py checks
+# these names against the config).
+RUNTIME_PARAMS = {
+    "align": (
+        "device", "num_workers", "cpu_threads", "image_cache_mb", "text_batch_size",
+        "eval_batch_size", "logging_steps", "gradient_checkpointing",
+    ),
+    "evaluate": ("batch_size", "num_workers", "device", "cpu_threads"),
+}  # fmt: skip
 FINGERPRINT_TAG = "detector.sha256"
+VARIANT_TAG = "realign.variant"  # `<preset>[ key=value ...]`, on parent runs and model versions
 
 
-def variant_params(align: Mapping[str, Any]) -> dict[str, str]:
-    """The variant-defining align params as `align.<key>` -> value (the names runs log)."""
-    return {f"align.{k}": str(align[k]) for k in VARIANT_PARAMS if k in align}
+def variant_params(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """The variant-defining params of the given sections (`{"align": {...}}`), flattened to
+    their params.yaml names (`align.lora.r` -> "6")."""
+    return flatten_params(
+        {
+            section: {k: v for k, v in values.items() if k not in RUNTIME_PARAMS[section]}
+            for section, values in sections.items()
+        }
+    )
 
 
 def detector_fingerprint(detector_dir: Path) -> str:
@@ -59,21 +66,24 @@ def detector_fingerprint(detector_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _data_run_id(tracker: Tracker) -> str:
-    """The run of the `review_import` stage that wrote the training pairs ('' when unknown):
-    the one under the same parent run, else the latest one of the experiment."""
-    run = tracker.client.get_run(tracker.run_id)
+def _lineage_from_runs(tracker: Tracker) -> dict[str, str]:
+    """`data_run_id`: the `review_import` run that wrote the training pairs (the one under the
+    same parent run, else the experiment's latest; '' when unknown), and `realign.variant`: what
+    the parent run says the variant is (preset and overrides), when there is a parent."""
+    client = tracker.client
+    run = client.get_run(tracker.run_id)
     parent = run.data.tags.get("mlflow.parentRunId")
+    variant = client.get_run(parent).data.tags.get(VARIANT_TAG, "") if parent else ""
     query = "tags.`realign.stage` = 'review_import'"
     for filter_string in (
         [f"{query} and tags.mlflow.parentRunId = '{parent}'"] if parent else []
     ) + [query]:
-        found = tracker.client.search_runs(
+        found = client.search_runs(
             [run.info.experiment_id], filter_string, order_by=["start_time DESC"], max_results=1
         )
         if found:
-            return found[0].info.run_id
-    return ""
+            return {"data_run_id": found[0].info.run_id, VARIANT_TAG: variant}
+    return {"data_run_id": "", VARIANT_TAG: variant}
 
 
 def register_detector(
@@ -91,9 +101,9 @@ def register_detector(
         metrics: the stage's headline metrics (e.g. val_acc), put on the version as tags.
         lineage: provenance tags (git commit, preset).
     """
-    if not tracker.enabled or tracker.lost:
+    if not tracker.active:
         return None
-    params = variant_params(align)
+    params = variant_params({"align": align})
     try:
         client = tracker.client
         if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
@@ -105,7 +115,7 @@ def register_detector(
             **params,
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
             FINGERPRINT_TAG: detector_fingerprint(detector_dir),
-            "data_run_id": _data_run_id(tracker),
+            **_lineage_from_runs(tracker),
         }
         source, model_id = model_uri, None
         if model_uri.startswith("models:/m-"):
@@ -119,7 +129,7 @@ def register_detector(
             model_id=model_id,
             run_id=tracker.run_id,
             tags=tags,
-            description=", ".join(f"{k}={v}" for k, v in params.items()),
+            description=tags[VARIANT_TAG] or ", ".join(f"{k}={v}" for k, v in params.items()),
         )
     except tracking_errors() as exc:
         tracker.handle_failure(exc)
@@ -135,18 +145,23 @@ def _metric(version: Any, key: str) -> float | None:
 
 
 def record_evaluation(
-    tracker: Tracker, detector_dir: Path, metrics: Mapping[str, float], primary_metric: str
+    tracker: Tracker,
+    detector_dir: Path,
+    metrics: Mapping[str, float],
+    primary_metric: str,
+    evaluate: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Link the evaluate run to the version it scored, tag it with `metrics`, move `champion`.
 
     Args:
         metrics: the headline evaluation metrics (`<bench>.macc`, ...).
+        evaluate: the evaluate params section (its variant-defining params become tags).
         primary_metric: the metric of `CHAMPION_RULE` (mAcc of the primary benchmark).
 
     Returns:
         The version scored, or None (tracking off, or a detector no run registered).
     """
-    if not tracker.enabled or tracker.lost:
+    if not tracker.active:
         return None
     fingerprint = detector_fingerprint(detector_dir)
     try:
@@ -164,8 +179,12 @@ def record_evaluation(
             )
             return None
         version = str(found[0].version)
-        for key, value in metrics.items():
-            client.set_model_version_tag(MODEL_NAME, version, f"metric.{key}", f"{value:.6g}")
+        tags = {
+            **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+            **variant_params({"evaluate": evaluate or {}}),
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(MODEL_NAME, version, key, value)
         client.set_model_version_tag(MODEL_NAME, version, "evaluate_run_id", tracker.run_id)
         moved = _move_champion(client, version, metrics.get(primary_metric), primary_metric)
     except tracking_errors() as exc:
@@ -202,7 +221,7 @@ def _move_champion(client: Any, version: str, score: float | None, metric: str) 
 def tag_run_versions(tracker: Tracker, tags: Mapping[str, str]) -> None:
     """Put `tags` (e.g. the DVC stage hash, known once DVC has recorded the stage) on the model
     versions registered from the tracker's run."""
-    if not tracker.enabled or tracker.lost:
+    if not tracker.active:
         return
     try:
         for version in tracker.client.search_model_versions(f"run_id = '{tracker.run_id}'"):

@@ -1,7 +1,7 @@
 """`Tracker`: logs to one MLflow run by id (never MLflow's thread-local active run).
 
-Library code receives a `Tracker` and logs unconditionally: without tracking the `NullTracker`
-makes every call a no-op.
+Library code receives a `Tracker` and logs unconditionally: a `Tracker()` without a client
+(tracking switched off) makes every call a no-op.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from realign_pipeline.tracking.redaction import flatten_params, redact_uri
-from realign_pipeline.tracking.server import TrackingUnavailable, tracking_errors
+from realign_pipeline.tracking.server import (
+    TrackingUnavailable,
+    flatten_params,
+    redact_uri,
+    tracking_errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +34,9 @@ class Tracker:
     it warns once instead and logs nothing more for this run, so the stage completes.
     """
 
-    def __init__(self, client: Any, run_id: str, uri: str, *, fallback: bool = False) -> None:
+    def __init__(
+        self, client: Any = None, run_id: str = "", uri: str = "", *, fallback: bool = False
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.uri = uri
@@ -39,7 +45,13 @@ class Tracker:
 
     @property
     def enabled(self) -> bool:
-        return True
+        """False for `Tracker()`: tracking is switched off."""
+        return self.client is not None
+
+    @property
+    def active(self) -> bool:
+        """Whether calls still reach MLflow (enabled, and the server has not failed)."""
+        return self.enabled and not self.lost
 
     def handle_failure(self, exc: BaseException) -> None:
         """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
@@ -61,7 +73,7 @@ class Tracker:
         )
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if self.lost:
+        if not self.active:
             return
         try:
             getattr(self.client, method)(*args, **kwargs)
@@ -69,6 +81,8 @@ class Tracker:
             self.handle_failure(exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        if not self.active:
+            return
         from mlflow.entities import Param
 
         flat = flatten_params(params)
@@ -77,6 +91,8 @@ class Tracker:
             self._call("log_batch", self.run_id, params=items[start : start + 100])
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if not self.active:
+            return
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -105,12 +121,9 @@ class Tracker:
     def log_table(self, data: Any, artifact_file: str) -> None:
         self._call("log_table", self.run_id, data=data, artifact_file=artifact_file)
 
-    def log_text(self, text: str, artifact_file: str) -> None:
-        self._call("log_text", self.run_id, text, artifact_file)
-
     def terminate(self, status: str, *, quiet: bool = False) -> None:
         """Close the run with `status`; `quiet` (the stage already failed) only warns on error."""
-        if self.lost:
+        if not self.active:
             return
         try:
             self.client.set_terminated(self.run_id, status=status)
@@ -135,65 +148,27 @@ class Tracker:
         handled like any other call's failure (see the class docstring); errors raised inside
         the block are the caller's and pass through unchanged.
         """
+        if not self.active:
+            yield
+            return
         import mlflow
 
         # mlflow.set_tracking_uri also writes MLFLOW_TRACKING_URI into os.environ (and only
         # unsets it for None): restoring the variable's old value restores both, so the URI of
         # this run never leaks into later runs of the same process
         saved_env = os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(self.uri)
         try:
-            if not self.lost:
-                mlflow.set_tracking_uri(self.uri)
-                try:
-                    run = mlflow.start_run(run_id=self.run_id)
-                except tracking_errors() as exc:
-                    self.handle_failure(exc)
-            if self.lost:
+            try:
+                run = mlflow.start_run(run_id=self.run_id)
+            except tracking_errors() as exc:
+                self.handle_failure(exc)  # raises, or (fallback) stops tracking
                 yield
                 return
             with run:
                 yield
             # leaving mlflow's context ends the run as FINISHED; the run belongs to whoever
             # opened it (the stage or the flow), so put it back to RUNNING for them to close
-            try:
-                self.client.update_run(self.run_id, status="RUNNING")
-            except tracking_errors() as exc:
-                self.handle_failure(exc)
+            self._call("update_run", self.run_id, status="RUNNING")
         finally:
             mlflow.set_tracking_uri(saved_env)
-
-
-class NullTracker(Tracker):
-    """Tracking switched off: every call does nothing."""
-
-    def __init__(self) -> None:
-        super().__init__(client=None, run_id="", uri="")
-
-    @property
-    def enabled(self) -> bool:
-        return False
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        return None
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        return None
-
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        return None
-
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        return None
-
-    def log_dict(self, obj: Any, artifact_file: str) -> None:
-        return None
-
-    def log_table(self, data: Any, artifact_file: str) -> None:
-        return None
-
-    def log_text(self, text: str, artifact_file: str) -> None:
-        return None
-
-    @contextmanager
-    def activated(self) -> Iterator[None]:
-        yield
