@@ -126,8 +126,8 @@ FILE_CASES: list[FileCase] = [
     ("1_fake/multipage.tif", _multipage_tiff, ("accepted", "first_of_2_frames")),
     # EXIF orientation 6: transposed (64x48 stored, 48x64 displayed)
     ("1_fake/exif_rotated.jpg", _exif_rotated, ("accepted", "exif_transposed")),
-    # a file type outside ingest.extensions: recorded, not decoded
-    ("1_fake/notes.txt", lambda: b"notes", ("rejected", "unsupported_extension")),
+    # a file type outside ingest.extensions (not a side file): recorded, not decoded
+    ("1_fake/clip.mp4", lambda: b"\x00\x00\x00\x18ftypmp42", ("rejected", "unsupported_extension")),
     # a label folder that is neither real nor fake
     ("2_unsure/x.png", lambda: image_bytes(8), ("rejected", "unknown_label_folder")),
     # a file outside any label folder
@@ -170,6 +170,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame
     with open(os.fsencode(gen / "0_real") + b"/bad\xffname.png", "wb") as handle:
         handle.write(image_bytes(51))
     write(root / "bench" / "g" / "1_fake" / "same_as_train.png", image_bytes(11))
+    write(root / "bench" / "g" / "0_real" / "real.png", image_bytes(52))
     cfg = ingest_config(
         train_sources=[{"name": "corpus", "layout": "aigcdetect", "path": "train"}],
         benchmarks=[{"name": "b", "layout": "aigcdetect", "path": "bench"}],
@@ -177,7 +178,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame
     )
     out = base / "manifests"
     result = run_ingest(root, out, base / "ingest.json", cfg, seed=0)
-    assert result.counts["seen"] == len(FILE_CASES) + len(SPECIAL_CASES) + 1
+    assert result.counts["seen"] == len(FILE_CASES) + len(SPECIAL_CASES) + 2
     return root, pd.read_parquet(out / "train.parquet"), pd.read_parquet(out / "rejected.parquet")
 
 
@@ -207,7 +208,7 @@ def test_bad_input_counts_add_up(corpus: tuple[Path, pd.DataFrame, pd.DataFrame]
     root, accepted, rejected = corpus
     metrics = pd.read_json(root.parent / "manifests" / "summary.json", typ="series")
     assert metrics["accepted"] + metrics["rejected"] == metrics["seen"]
-    assert metrics["accepted"] == len(accepted) + 1  # + the benchmark image
+    assert metrics["accepted"] == len(accepted) + 2  # + the benchmark images
     assert metrics["rejected"] == len(rejected) == sum(metrics["rejected_by_reason"].values())
     assert not set(accepted["path"]) & set(rejected["path"])
 
@@ -236,6 +237,7 @@ def test_ingest_never_opens_the_pipe(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write(root / "t" / "g" / "0_real" / "a.png", image_bytes(1))
     os.mkfifo(root / "t" / "g" / "0_real" / "p.png")
+    write(root / "t" / "g" / "1_fake" / "b.png", image_bytes(2))
     cfg = ingest_config(
         train_sources=[{"name": "t", "layout": "aigcdetect", "path": "t"}],
         benchmarks=[],

@@ -32,6 +32,7 @@ def test_demo_data_then_ingest_on_the_tiny_preset(
         "duplicates.parquet",
         "leakage.parquet",
         "rejected.parquet",
+        "side_files.parquet",
         "summary.json",
         "train.parquet",
         "val.parquet",

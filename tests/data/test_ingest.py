@@ -37,6 +37,7 @@ def test_manifests_have_the_schema_and_sorted_rows(small_sources: Path, tmp_path
         "seen": 6,
         "accepted": 6,
         "rejected": 0,
+        "side_files": 0,
         "leakage": 0,
         "benchmark_duplicates": 0,
         "normalised": 0,
@@ -61,10 +62,10 @@ def test_metrics_json_counts_add_up_per_source(small_sources: Path, tmp_path: Pa
     }
     metrics = json.loads((tmp_path / "m" / "summary.json").read_text())
     assert metrics["seen"] == 7 and metrics["rejected_by_reason"] == {"not_an_image": 1}
-    assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1}
+    assert metrics["sources"]["tr"] == {"seen": 5, "accepted": 4, "rejected": 1, "side_files": 0}
     assert metrics["generators"]["train"] == {"gen_a": {"real": 2, "fake": 2}}
     for per in metrics["sources"].values():
-        assert per["accepted"] + per["rejected"] == per["seen"]
+        assert per["accepted"] + per["rejected"] + per["side_files"] == per["seen"]
 
 
 @pytest.mark.parametrize(
@@ -112,11 +113,12 @@ def test_benchmarks_keep_every_file_and_report_duplicates(
     write(bench / "gen_c" / "0_real" / "r.png", image_bytes(100))  # shared real, across
     write(bench / "gen_c" / "1_fake" / "f.png", image_bytes(102))
     write(bench / "gen_d" / "1_fake" / "was_real.png", image_bytes(100))  # other label
+    write(bench / "gen_d" / "0_real" / "r.png", image_bytes(103))
     out = tmp_path / "m"
     result = run_ingest(small_sources, out, tmp_path / "i.json", small_cfg(), seed=0)
     manifest = read_manifest(out / "bench-bn.parquet")
-    assert len(manifest) == 6 and result.counts["rejected"] == 0
-    assert manifest.groupby("generator").size().to_dict() == {"gen_b": 3, "gen_c": 2, "gen_d": 1}
+    assert len(manifest) == 7 and result.counts["rejected"] == 0
+    assert manifest.groupby("generator").size().to_dict() == {"gen_b": 3, "gen_c": 2, "gen_d": 2}
     duplicates = pd.read_parquet(out / "duplicates.parquet")
     assert duplicates[["path", "first_path", "scope", "label_conflict"]].to_dict("records") == [
         {
@@ -150,12 +152,13 @@ def test_leakage_leaves_train_when_the_benchmark_holds_the_image_twice(
     small_sources: Path, tmp_path: Path
 ) -> None:
     write(small_sources / "bench" / "gen_c" / "1_fake" / "f.png", image_bytes(101))
+    write(small_sources / "bench" / "gen_c" / "0_real" / "r.png", image_bytes(104))
     write(small_sources / "train" / "gen_a" / "1_fake" / "leak.png", image_bytes(101))
     out = tmp_path / "m"
     run_ingest(small_sources, out, tmp_path / "i.json", small_cfg(), seed=0)
     assert "train/gen_a/1_fake/leak.png" not in set(pd.read_parquet(out / "train.parquet")["path"])
     assert len(pd.read_parquet(out / "leakage.parquet")) == 2  # one row per benchmark copy
-    assert len(read_manifest(out / "bench-bn.parquet")) == 3
+    assert len(read_manifest(out / "bench-bn.parquet")) == 4
 
 
 def test_duplicates_across_train_sources_keep_the_first_source(

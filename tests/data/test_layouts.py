@@ -9,7 +9,7 @@ import pytest
 
 from realign_pipeline.config.ingest import SourceConfig
 from realign_pipeline.data import run_ingest
-from realign_pipeline.data.layouts import scan_source
+from realign_pipeline.data.scan import scan_source
 from realign_pipeline.errors import ConfigError, InputError, MissingInputError
 from tests.data.data_helpers import image_bytes, ingest_config, write
 
@@ -93,7 +93,8 @@ def test_csv_layout_reads_rows_and_rejects_bad_ones(tmp_path: Path) -> None:
 def test_csv_without_generator_column_uses_source_name(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write(root / "a.png", image_bytes(1))
-    write(root / "l.csv", b"path,label\na.png,fake\n")
+    write(root / "b.png", image_bytes(2))
+    write(root / "l.csv", b"path,label\na.png,fake\nb.png,real\n")
     source = {
         "name": "cs",
         "layout": "csv",
@@ -101,7 +102,10 @@ def test_csv_without_generator_column_uses_source_name(tmp_path: Path) -> None:
         "csv": {"path_column": "path", "label_column": "label", "generator_column": None},
     }
     train = _ingest(root, tmp_path, source)["train"]
-    assert train[["generator", "label"]].to_dict("records") == [{"generator": "cs", "label": 1}]
+    assert train[["generator", "label"]].to_dict("records") == [
+        {"generator": "cs", "label": 1},
+        {"generator": "cs", "label": 0},
+    ]
 
 
 def test_csv_missing_column_is_a_clear_error(tmp_path: Path) -> None:
@@ -132,7 +136,7 @@ def test_missing_source_folder_names_the_source(tmp_path: Path) -> None:
 
 def test_empty_source_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "data" / "empty" / "g" / "0_real").mkdir(parents=True)
-    with pytest.raises(InputError, match="source 'e'.*has no files"):
+    with pytest.raises(InputError, match="source 'e': empty holds no image file"):
         _ingest(tmp_path / "data", tmp_path, {"name": "e", "layout": "aigcdetect", "path": "empty"})
 
 
@@ -152,8 +156,9 @@ def test_symlinked_folder_inside_root_is_followed(tmp_path: Path) -> None:
     write(root / "store" / "a.png", image_bytes(1))
     (root / "src" / "g").mkdir(parents=True)
     (root / "src" / "g" / "0_real").symlink_to(root / "store", target_is_directory=True)
+    write(root / "src" / "g" / "1_fake" / "b.png", image_bytes(2))
     train = _ingest(root, tmp_path, {"name": "s", "layout": "aigcdetect", "path": "src"})["train"]
-    assert list(train["path"]) == ["src/g/0_real/a.png"]
+    assert list(train["path"]) == ["src/g/0_real/a.png", "src/g/1_fake/b.png"]
 
 
 def _progan(root: Path) -> None:

@@ -62,7 +62,8 @@ def test_ingest_csv_source_rejects_escaping_rows(escapes, tmp_path) -> None:
 
     root, frame, bad = escapes
     good = frame["path"].iloc[:8].tolist()
-    lines = ["path,label"] + [f"{p},real" for p in [*good, *bad]]
+    labels = [f"{p},{('real', 'fake')[i % 2]}" for i, p in enumerate(good)]  # both labels
+    lines = ["path,label", *labels, *(f"{p},real" for p in bad)]
     (root / "list.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     source = {
         "name": "listed",

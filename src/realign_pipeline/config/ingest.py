@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 
 from realign_pipeline.config.base import Section
 
-Layout = Literal["aigcdetect", "folder", "csv"]
+Layout = Literal["aigcdetect", "categories", "folder", "genimage", "csv"]
 SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
@@ -38,8 +38,10 @@ class SourceConfig(Section):
         "bench-<name>.parquet. Letters, digits, `_`, `.`, `-`.",
     )
     layout: Layout = Field(
-        description="aigcdetect: <generator>/[<category>/]{0_real,1_fake}/* (AIGCDetectBenchmark, "
-        "AIGI-Holmes); folder: {0_real,1_fake} or {real,fake}/* (generator = source name); "
+        description="How the folder is laid out (data/layouts.py, docs/ingest.md): aigcdetect "
+        "<generator>/[<category>/]{0_real,1_fake}/*; categories [<generator>/]<category>/"
+        "{0_real,1_fake}/* (CNNDetection's ProGAN training set); folder {0_real,1_fake}/* "
+        "(AIGI-Holmes training set, Chameleon); genimage [<generator>/]<split>/{ai,nature}/*; "
         "csv: a CSV file with path, label[, generator] columns.",
     )
     path: str = Field(
@@ -52,9 +54,26 @@ class SourceConfig(Section):
     categories: list[str] | None = Field(
         default=None,
         min_length=1,
-        description="aigcdetect only: the <category> folders that belong to the source (e.g. "
-        "ProGAN's 4-class setting: [car, cat, chair, horse]); files of other categories are not "
-        "part of it. Absent: every category (the 20-class setting).",
+        description="aigcdetect and categories only: the <category> folders that belong to the "
+        "source (e.g. ProGAN's 4-class setting: [car, cat, chair, horse]); files of other "
+        "categories are not part of it. Absent: every category (the 20-class setting).",
+    )
+    generator: str | None = Field(
+        default=None,
+        pattern=SOURCE_NAME_PATTERN,
+        description="Generator name of layouts whose folders do not name one (categories, "
+        "folder, genimage pointed at one generator, csv without a generator column). Absent: "
+        "the folder that names it, else the source name.",
+    )
+    split: Literal["train", "val"] | None = Field(
+        default=None,
+        description="genimage only (required there): which split folder belongs to the source; "
+        "files of the other split are not part of it.",
+    )
+    required: bool = Field(
+        default=True,
+        description="Benchmarks only: false lets a run go on without this benchmark when its "
+        "folder is missing (skipped with a warning, listed as missing in the evaluation).",
     )
 
     @model_validator(mode="after")
@@ -66,10 +85,15 @@ class SourceConfig(Section):
             )
         if self.layout != "csv" and self.csv is not None:
             raise ValueError(f"source {self.name!r}: `csv` options are only for layout csv")
-        if self.categories is not None and self.layout != "aigcdetect":
+        if self.categories is not None and self.layout not in ("aigcdetect", "categories"):
             raise ValueError(
-                f"source {self.name!r}: `categories` filters <generator>/<category>/ folders, "
-                f"so it needs layout aigcdetect (got {self.layout})"
+                f"source {self.name!r}: `categories` filters <category> folders, so it needs "
+                f"layout aigcdetect or categories (got {self.layout})"
+            )
+        if (self.split is None) == (self.layout == "genimage"):
+            raise ValueError(
+                f"source {self.name!r}: `split: train|val` is required for layout genimage "
+                f"and only allowed there (layout {self.layout})"
             )
         return self
 
@@ -122,6 +146,12 @@ class IngestConfig(Section):
             raise ValueError(
                 f"source names must be unique across train_sources and benchmarks; "
                 f"repeated: {dupes}"
+            )
+        optional = [s.name for s in self.train_sources if not s.required]
+        if optional:
+            raise ValueError(
+                f"train sources cannot be optional (`required: false` on {optional}); "
+                "only benchmarks can"
             )
         bad = [e for e in self.extensions if not e.startswith(".") or e != e.lower()]
         if bad:

@@ -8,10 +8,17 @@ Writes (the manifest folder is replaced as a whole, atomically):
     <out>/rejected.parquet                  every file not accepted, with a reason
     <out>/leakage.parquet                   train images whose bytes occur in a benchmark
     <out>/duplicates.parquet                same bytes twice in one benchmark (kept, reported)
+    <out>/side_files.parquet                files shipped beside the images (.jsonl, README, ...)
     <out>/summary.json                      every count: by reason, split, generator, source
     <metrics>                               headline counts (default metrics/ingest.json)
 
-Decisions, in order: files refused before decoding (layouts.py), files that fail to decode
+Before anything is decoded, checks.py refuses what cannot train or score (an empty or one-label
+training pool, a benchmark generator without real or fake images, a source that does not fit its
+layout); an optional benchmark (`required: false`) whose folder is missing is skipped and listed
+in summary.json's `missing_benchmarks`. The pools are checked again after decoding; a refusal
+stops the stage before anything is written.
+
+Decisions, in order: files refused before decoding (scan.py), files that fail to decode
 (validate.py), exact duplicates (same bytes) in the train pool (the first by source order then
 path is kept), train/benchmark duplicates (leakage; removed from train when `drop_leakage`).
 A benchmark keeps every decodable file of every generator folder, duplicates included, because
@@ -31,16 +38,18 @@ from typing import Any
 
 from realign_pipeline.atomic import atomic_dir, atomic_write_json
 from realign_pipeline.config.ingest import IngestConfig
-from realign_pipeline.data.layouts import Entry, scan_source
+from realign_pipeline.data.checks import Finding, check_pools, check_scan, count_labels
+from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_source
 from realign_pipeline.data.tables import (
     DUPLICATES_SCHEMA,
     LEAKAGE_SCHEMA,
     MANIFEST_SCHEMA,
     REJECTED_SCHEMA,
+    SIDE_FILES_SCHEMA,
     write_table,
 )
 from realign_pipeline.data.validate import FileCheck, check_files
-from realign_pipeline.errors import MissingInputError
+from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.headline import flatten, ingest_headline
 from realign_pipeline.manifest import (
     DUPLICATES_FILE,
@@ -57,19 +66,48 @@ from realign_pipeline.tracking import Tracker
 logger = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.json"
+SIDE_FILES_FILE = "side_files.parquet"
 
 Row = dict[str, Any]
 
 
-def _scan_all(root: Path, cfg: IngestConfig) -> dict[str, list[Entry]]:
-    """Entries per source name, train sources first, in params order."""
+def scan_sources(root: Path, cfg: IngestConfig) -> tuple[dict[str, list[Entry]], list[str]]:
+    """Entries per source name (train sources first, in params order) and the optional
+    benchmarks whose folder is missing (skipped with a warning).
+
+    Raises:
+        MissingInputError: a train source or a required benchmark does not exist.
+    """
     extensions = frozenset(cfg.extensions)
     scanned: dict[str, list[Entry]] = {}
+    missing: list[str] = []
     for key, sources in (("train_sources", cfg.train_sources), ("benchmarks", cfg.benchmarks)):
         for i, source in enumerate(sources):
-            scanned[source.name] = scan_source(root, source, f"ingest.{key}[{i}]", extensions)
+            try:
+                scanned[source.name] = scan_source(root, source, f"ingest.{key}[{i}]", extensions)
+            except MissingInputError as exc:
+                if source.required:
+                    raise
+                logger.warning("optional benchmark %s skipped: %s", source.name, exc)
+                missing.append(source.name)
+                continue
             logger.info("source %s: %d files", source.name, len(scanned[source.name]))
-    return scanned
+    return scanned, missing
+
+
+def raise_refusals(findings: list[Finding]) -> None:
+    """Log the warnings; raise the first refusal as one line (the others counted).
+
+    Raises:
+        InputError: a finding is a refusal.
+    """
+    for finding in findings:
+        if finding.level == "warning":
+            logger.warning("source %s: %s", finding.source, finding.message)
+    refusals = [f.message for f in findings if f.level == "refusal"]
+    if refusals:
+        more = f" (and {len(refusals) - 1} more: `realign data inspect`)" if refusals[1:] else ""
+        raise InputError(refusals[0] + more)
 
 
 def _reject(entry: Entry, reason: str, detail: str, image_id: str | None = None) -> Row:
@@ -101,8 +139,8 @@ def _row(entry: Entry, check: FileCheck) -> Row:
 
 def _validate(
     root: Path, scanned: dict[str, list[Entry]], cfg: IngestConfig
-) -> tuple[dict[str, list[Row]], list[Row]]:
-    """Decode the candidates; accepted rows per source (in scan order) and rejections."""
+) -> tuple[dict[str, list[Row]], list[Row], list[Row]]:
+    """Decode the candidates; accepted rows per source (in scan order), rejections, side files."""
     candidates = [e for entries in scanned.values() for e in entries if e.reject is None]
     checks = check_files(
         [root / e.path for e in candidates],
@@ -115,9 +153,12 @@ def _validate(
     by_entry = dict(zip(candidates, checks, strict=True))
     accepted: dict[str, list[Row]] = {name: [] for name in scanned}
     rejected: list[Row] = []
+    side_files: list[Row] = []
     for name, entries in scanned.items():
         for entry in entries:
-            if entry.reject is not None:
+            if entry.reject is not None and entry.reject[0] == SIDE_FILE:
+                side_files.append({"path": entry.path, "source": entry.source})
+            elif entry.reject is not None:
                 rejected.append(_reject(entry, *entry.reject))
                 continue
             check = by_entry[entry]
@@ -125,7 +166,7 @@ def _validate(
                 rejected.append(_reject(entry, check.reason, check.detail, check.image_id))
             else:
                 accepted[name].append(_row(entry, check))
-    return accepted, rejected
+    return accepted, rejected, side_files
 
 
 def _dedupe(rows: list[Row]) -> tuple[list[Row], list[Row]]:
@@ -248,15 +289,17 @@ def _summarise(
     scanned: dict[str, list[Entry]],
     manifests: dict[str, list[Row]],
     rejected: list[Row],
+    side_files: list[Row],
     leakage: list[Row],
     duplicates: list[Row],
 ) -> dict[str, Any]:
-    """The metrics JSON: counts that add up (accepted + rejected == seen).
+    """The metrics JSON: counts that add up (accepted + rejected + side_files == seen).
 
     `manifests` maps manifest file names to their rows.
     """
     by_reason = Counter(r["reason"] for r in rejected)
     rejected_by_source = Counter(r["source"] for r in rejected)
+    side_by_source = Counter(r["source"] for r in side_files)
     accepted_by_source: Counter[str] = Counter()
     for rows in manifests.values():
         accepted_by_source.update(r["dataset"] for r in rows)
@@ -264,6 +307,7 @@ def _summarise(
         "seen": sum(len(e) for e in scanned.values()),
         "accepted": sum(len(rows) for rows in manifests.values()),
         "rejected": len(rejected),
+        "side_files": len(side_files),
         "rejected_by_reason": dict(sorted(by_reason.items())),
         "leakage": len({r["image_id"] for r in leakage}),
         "benchmark_duplicates": len(duplicates),
@@ -278,6 +322,7 @@ def _summarise(
                 "seen": len(entries),
                 "accepted": accepted_by_source[name],
                 "rejected": rejected_by_source[name],
+                "side_files": side_by_source[name],
             }
             for name, entries in scanned.items()
         },
@@ -285,7 +330,8 @@ def _summarise(
 
 
 def _flat_counts(summary: dict[str, Any]) -> dict[str, int]:
-    keys = ("seen", "accepted", "rejected", "leakage", "benchmark_duplicates", "normalised")
+    keys = ("seen", "accepted", "rejected", "side_files", "leakage", "benchmark_duplicates")
+    keys += ("normalised",)
     flat = {k: summary[k] for k in keys}
     flat.update({f"rejected.{k}": v for k, v in summary["rejected_by_reason"].items()})
     flat.update({f"images.{k}": v for k, v in summary["splits"].items()})
@@ -296,6 +342,7 @@ def _write_outputs(
     out_dir: Path,
     manifests: dict[str, list[Row]],
     rejected: list[Row],
+    side_files: list[Row],
     leakage: list[Row],
     duplicates: list[Row],
     summary: dict[str, Any],
@@ -305,6 +352,7 @@ def _write_outputs(
         for name, rows in manifests.items():
             write_table(tmp / name, rows, MANIFEST_SCHEMA, ("path",))
         write_table(tmp / REJECTED_FILE, rejected, REJECTED_SCHEMA, ("path", "source"))
+        write_table(tmp / SIDE_FILES_FILE, side_files, SIDE_FILES_SCHEMA, ("path", "source"))
         write_table(tmp / LEAKAGE_FILE, leakage, LEAKAGE_SCHEMA, ("train_path", "benchmark_path"))
         write_table(tmp / DUPLICATES_FILE, duplicates, DUPLICATES_SCHEMA, ("benchmark", "path"))
 
@@ -321,6 +369,8 @@ def _assign(
     benches: dict[str, list[Row]] = {}
     duplicates: list[Row] = []
     for source in cfg.benchmarks:
+        if source.name not in accepted:  # an optional benchmark that is missing
+            continue
         benches[source.name] = [{**r, "split": "benchmark"} for r in accepted[source.name]]
         duplicates += _benchmark_duplicates(source.name, benches[source.name])
     train_pool, leakage, leaked = _find_leakage(train_pool, benches, cfg.drop_leakage)
@@ -373,8 +423,9 @@ def run_ingest(
         tracker: MLflow run to log counts and the rejected table to.
 
     Raises:
-        MissingInputError: the data root or a source does not exist.
-        InputError: a source is empty, escapes the data root, or its CSV is unusable.
+        MissingInputError: the data root, a train source or a required benchmark does not exist.
+        InputError: a refusal of checks.py (nothing is written), a source escapes the data root,
+            or its CSV is unusable.
     """
     tracker = tracker or Tracker()
     if not Path(data_root).is_dir():
@@ -383,14 +434,22 @@ def run_ingest(
             "with `realign demo-data`)"
         )
     root = Path(data_root).resolve()
-    scanned = _scan_all(root, cfg)
-    accepted, rejected = _validate(root, scanned, cfg)
+    scanned, missing = scan_sources(root, cfg)
+    raise_refusals(check_scan(cfg, scanned))
+    accepted, rejected, side_files = _validate(root, scanned, cfg)
 
     manifests, rejected, leakage, duplicates = _assign(accepted, rejected, cfg, seed)
+    counts, folders = count_labels(
+        (r["dataset"], r["generator"], r["label"], r["path"])
+        for rows in manifests.values()
+        for r in rows
+    )
+    raise_refusals([f for f in check_pools(cfg, counts, folders) if f.level == "refusal"])
     out_dir = Path(out_dir)
-    summary = _summarise(scanned, manifests, rejected, leakage, duplicates)
-    assert summary["accepted"] + summary["rejected"] == summary["seen"], summary
-    _write_outputs(out_dir, manifests, rejected, leakage, duplicates, summary)
+    summary = _summarise(scanned, manifests, rejected, side_files, leakage, duplicates)
+    summary["missing_benchmarks"] = missing
+    assert summary["accepted"] + summary["rejected"] + summary["side_files"] == summary["seen"]
+    _write_outputs(out_dir, manifests, rejected, side_files, leakage, duplicates, summary)
     headline = ingest_headline(summary)
     atomic_write_json(metrics_path, headline)
 
@@ -401,6 +460,7 @@ def run_ingest(
         rejected=str(out_dir / REJECTED_FILE),
         leakage=str(out_dir / LEAKAGE_FILE),
         duplicates=str(out_dir / DUPLICATES_FILE),
+        side_files=str(out_dir / SIDE_FILES_FILE),
         metrics=str(metrics_path),
     )
     seen = max(summary["seen"], 1)
@@ -409,5 +469,8 @@ def run_ingest(
         outputs=outputs,
         counts=counts,
         metrics={**flatten(headline), "accept_rate": summary["accepted"] / seen},
-        extra={"rejected_by_reason": summary["rejected_by_reason"]},
+        extra={
+            "rejected_by_reason": summary["rejected_by_reason"],
+            "missing_benchmarks": missing,
+        },
     )

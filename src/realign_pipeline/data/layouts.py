@@ -1,309 +1,134 @@
-"""Scanning the three source layouts into entries: one per file seen (or CSV row).
+"""The folder layouts ingest reads: where the label, generator and category of a file come from.
 
-Layouts (`SourceConfig.layout`):
-    aigcdetect  <generator>/[<category>/]{0_real,1_fake}/<file>   (categories pooled per generator)
-    folder      {0_real,1_fake}/<file> or {real,fake}/<file>       (generator = source name)
+Each layout is taken from the data set's own repository or loading code (docs/ingest.md has the
+table with the sources):
+
+    aigcdetect  <generator>/[<category>/]{0_real,1_fake}/<file>   AIGCDetectBenchmark's test set
+                (categories pooled per generator, as its `loadpathslist` does)
+    categories  [<generator>/]<category>/{0_real,1_fake}/<file>  CNNDetection's ProGAN training set:
+                every folder is a category (its `--classes`); the optional top level is the
+                `progan/` folder some READMEs add
+    folder      {0_real,1_fake}/<file>                          one generator: AIGI-Holmes'
+                training set (`.jsonl` beside it), AIDE's Chameleon test set
+    genimage    [<generator>/]<split>/{ai,nature}/<file>        GenImage: per generator
+                `train|val/{ai,nature}`; the source picks one split
     csv         a CSV file: path (relative to the CSV's folder), label[, generator]
 
-Every file found becomes an `Entry`; the ones that cannot be images of this source carry a
-rejection already (`reject` = (reason, detail)): a name that is not UTF-8, a symlink resolving
-outside the data root, something that is not a regular file, a file in no label folder or an
-unknown one, an unsupported extension. Nothing is skipped silently, so the entries are the
-"files seen" that accepted + rejected must add up to. A source's `categories` filter (aigcdetect)
-selects which <category> folders belong to it, e.g. ProGAN's 4-class training setting; files of the
-other categories are not part of that source.
+`list_layouts()` names them; `get_layout(name)` returns one. A layout's `locate` maps the parts of
+a path below the source folder to (label, generator, category), to a rejection, or to None for a
+file that is not part of the source (the other split of a GenImage folder).
 """
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import os
-import stat
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from realign_pipeline.config.ingest import SourceConfig
-from realign_pipeline.errors import ConfigError, InputError, MissingInputError
-from realign_pipeline.paths import PathEscapeError, resolve_within
+from realign_pipeline.errors import ConfigError
 
-# Folder names that carry a label, and the label values a CSV may use (compared lower case).
-LABEL_FOLDERS = {"0_real": 0, "real": 0, "1_fake": 1, "fake": 1}
-_CSV_LABELS = {**LABEL_FOLDERS, "0": 0, "1": 1}
+# Folder names that carry a label (compared lower case): CNNDetection's and AIGCDetectBenchmark's
+# 0_real/1_fake, GenImage's nature/ai, and plain real/fake.
+LABEL_FOLDERS = {"0_real": 0, "real": 0, "nature": 0, "1_fake": 1, "fake": 1, "ai": 1}
+
+Located = tuple[int, str, str]  # label, generator, category
+Rejection = tuple[str, str]  # reason, detail
+Locate = Callable[[list[str], SourceConfig], "Located | Rejection | None"]
 
 
 @dataclass(frozen=True)
-class Entry:
-    """One file seen in a source; `reject` is set when it is refused before decoding."""
+class Layout:
+    """One way a data set lays out its files."""
 
-    path: str  # POSIX, relative to the data root (non-UTF-8 bytes shown as \\x escapes)
-    source: str
-    label: int | None
-    generator: str
-    category: str
-    reject: tuple[str, str] | None = None
+    name: str
+    pattern: str  # what a path below the source folder must look like (shown in errors)
+    locate: Locate | None  # None: not a folder layout (csv)
 
 
-def display_path(rel: str) -> str:
-    """A storable form of a path that may hold undecodable bytes (surrogate escapes)."""
-    return os.fsencode(rel).decode("utf-8", errors="backslashreplace")
+_AIGCDETECT = "<generator>/[<category>/]{0_real,1_fake}/<file>"
+_CATEGORIES = "[<generator>/]<category>/{0_real,1_fake}/<file>"
+_FOLDER = "{0_real,1_fake}/<file>"
+_GENIMAGE = "[<generator>/]{train,val}/{ai,nature}/<file>"
 
 
-def is_utf8(rel: str) -> bool:
-    """False when the name held bytes that are not UTF-8 (Python keeps them as surrogates)."""
-    try:
-        rel.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def source_root(data_root: Path, source: SourceConfig, key: str) -> Path:
-    """The source's folder or CSV file, checked to exist inside the data root.
-
-    Raises:
-        InputError: the path escapes the data root.
-        MissingInputError: it does not exist.
-    """
-    try:
-        path = resolve_within(data_root, source.path)
-    except PathEscapeError:
-        raise InputError(
-            f"{key}.path = {source.path!r} (source {source.name!r}) resolves outside the data "
-            f"root {str(data_root)!r}; give a path relative to the data root"
-        ) from None
-    want_file = source.layout == "csv"
-    if not (path.is_file() if want_file else path.is_dir()):
-        what = "CSV file" if want_file else "folder"
-        raise MissingInputError(
-            f"source {source.name!r}: {what} {source.path!r} not found under data root "
-            f"{str(data_root)!r} (set {key}.path, or run `realign demo-data` for the demo data)"
-        )
-    return path
-
-
-def _walk(root: str, data_root: str) -> tuple[list[tuple[str, bool]], list[Entry]]:
-    """Every file under `root` as (path relative to `data_root`, is a symlink), plus rejected
-    folders as entries without a source name (both resolved, `root` inside `data_root`).
-
-    Symlinked folders inside the data root are followed once (loops are cut); one resolving
-    outside is recorded as a rejection and not entered, so a file reached without a symlink of
-    its own is always inside the data root. An unreadable folder is recorded, not raised.
-    """
-    prefix = len(data_root.rstrip(os.sep)) + 1
-    files: list[tuple[str, bool]] = []
-    rejected: list[Entry] = []
-    visited: set[str] = set()
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        real = os.path.realpath(directory)
-        if real in visited:
-            continue
-        visited.add(real)
-        try:
-            with os.scandir(directory) as listing:
-                # sorted: which alias of a folder reached twice is kept must not depend on
-                # the file system's listing order
-                items = sorted(listing, key=lambda item: item.name)
-        except OSError as exc:
-            detail = f"folder cannot be listed: {exc.strerror or exc}"
-            rejected.append(
-                Entry(display_path(directory[prefix:]), "", None, "", "", ("unreadable", detail))
-            )
-            continue
-        for item in items:
-            rel = item.path[prefix:]
-            if not item.is_dir(follow_symlinks=True):
-                files.append((rel, item.is_symlink()))
-            elif not item.is_symlink() or _is_inside(os.path.realpath(item.path), data_root):
-                stack.append(item.path)
-            else:
-                reject = ("symlink_outside_root", f"folder {_link_text(item.path)}")
-                rejected.append(Entry(display_path(rel), "", None, "", "", reject))
-    return sorted(files), rejected
-
-
-def _link_text(path: str) -> str:
-    """What a link escaping the root says (its own text, not this machine's resolved path, so
-    the rejected table is the same on every clone)."""
-    try:
-        return f"links to {display_path(os.readlink(path))!r}, outside the data root"
-    except OSError:  # not a link itself: a folder on its path is
-        return "resolves outside the data root through a symlinked folder"
-
-
-def _is_inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _file_problem(data_root: str, rel: str, may_escape: bool) -> tuple[str, str] | None:
-    """A rejection for paths that must not be opened, or None.
-
-    Args:
-        data_root: the resolved data root.
-        rel: path relative to it.
-        may_escape: the path is (or goes through) a symlink, so where it ends must be checked.
-    """
-    if not is_utf8(rel):
-        return ("non_utf8_name", "file name is not valid UTF-8 and cannot be stored faithfully")
-    full = os.path.join(data_root, rel)
-    if may_escape:
-        if not _is_inside(os.path.realpath(full), data_root):
-            return ("symlink_outside_root", _link_text(full))
-    try:
-        mode = os.stat(full).st_mode
-    except OSError as exc:
-        return ("unreadable", f"{type(exc).__name__}: {exc.strerror or exc}")
-    if not stat.S_ISREG(mode):
-        return ("not_a_regular_file", "a folder, device, pipe or socket: never opened")
-    return None
-
-
-def _label_location(
-    parts: list[str], layout: str
-) -> tuple[tuple[int, str, str] | None, tuple[str, str] | None]:
-    """((label, generator, category), None) from a path under the source, or (None, rejection)."""
-    if layout == "folder":
-        if len(parts) != 2:
-            return None, ("unexpected_location", "expected {0_real,1_fake}/<file> in the source")
-        label_dir, generator, category = parts[0], "", ""
-    else:
-        if len(parts) not in (3, 4):
-            return None, (
-                "unexpected_location",
-                "expected <generator>/[<category>/]{0_real,1_fake}/<file> in the source",
-            )
-        label_dir = parts[-2]
-        generator, category = parts[0], parts[1] if len(parts) == 4 else ""
-    label = LABEL_FOLDERS.get(label_dir.lower())
+def _label(folder: str) -> int | Rejection:
+    label = LABEL_FOLDERS.get(folder.lower())
     if label is None:
-        return None, (
-            "unknown_label_folder",
-            f"{label_dir!r} is not one of {sorted(LABEL_FOLDERS)}",
-        )
-    return (label, generator, category), None
+        return ("unknown_label_folder", f"{folder!r} is not one of {sorted(LABEL_FOLDERS)}")
+    return label
 
 
-def scan_folder(
-    data_root: Path, source: SourceConfig, root: Path, extensions: frozenset[str]
-) -> list[Entry]:
-    """Entries of an `aigcdetect` or `folder` source, sorted by path (`data_root` resolved)."""
-    files, rejected_dirs = _walk(str(root), str(data_root))
-    entries = [dataclasses.replace(e, source=source.name) for e in rejected_dirs]
-    skip = len(os.path.relpath(root, data_root)) + 1 if root != data_root else 0
-    for rel, is_link in files:
-        located, problem = _label_location(rel[skip:].split("/"), source.layout)
-        problem = _file_problem(str(data_root), rel, is_link) or problem
-        suffix = os.path.splitext(rel)[1]
-        if problem is None and suffix.lower() not in extensions:
-            problem = ("unsupported_extension", f"{suffix!r} not in ingest.extensions")
-        if problem is not None or located is None:
-            reject = problem or ("unexpected_location", "")
-            entries.append(Entry(display_path(rel), source.name, None, "", "", reject))
-            continue
-        label, generator, category = located
-        entries.append(Entry(rel, source.name, label, generator or source.name, category))
-    return sorted(entries, key=lambda e: e.path)
+def _misplaced(layout: str, pattern: str) -> Rejection:
+    return ("unexpected_location", f"expected {pattern} (layout {layout})")
 
 
-def _read_csv_rows(csv_path: Path, source: SourceConfig) -> list[dict[str, str]]:
-    opts = source.csv
-    assert opts is not None  # guaranteed by SourceConfig's validator
+def _named(source: SourceConfig) -> str:
+    """Generator of a file whose folders do not name one."""
+    return source.generator or source.name
+
+
+def _locate_aigcdetect(parts: list[str], source: SourceConfig) -> Located | Rejection | None:
+    if len(parts) not in (3, 4):
+        return _misplaced("aigcdetect", _AIGCDETECT)
+    label = _label(parts[-2])
+    if isinstance(label, tuple):
+        return label
+    return label, parts[0], parts[1] if len(parts) == 4 else ""
+
+
+def _locate_categories(parts: list[str], source: SourceConfig) -> Located | Rejection | None:
+    if len(parts) not in (3, 4):
+        return _misplaced("categories", _CATEGORIES)
+    label = _label(parts[-2])
+    if isinstance(label, tuple):
+        return label
+    generator = parts[0] if len(parts) == 4 else _named(source)
+    return label, generator, parts[-3]
+
+
+def _locate_folder(parts: list[str], source: SourceConfig) -> Located | Rejection | None:
+    if len(parts) != 2:
+        return _misplaced("folder", _FOLDER)
+    label = _label(parts[0])
+    if isinstance(label, tuple):
+        return label
+    return label, _named(source), ""
+
+
+def _locate_genimage(parts: list[str], source: SourceConfig) -> Located | Rejection | None:
+    # GenImage ships <generator>/<split>/{ai,nature}/<file>; the Google-Drive copy adds one level
+    # (stable_diffusion_v_1_4/imagenet_ai_0419_sdv4/...): the top folder names the generator.
+    if len(parts) not in (3, 4, 5) or parts[-3].lower() not in ("train", "val"):
+        return _misplaced("genimage", _GENIMAGE)
+    if parts[-3].lower() != source.split:
+        return None
+    label = _label(parts[-2])
+    if isinstance(label, tuple):
+        return label
+    return label, parts[0] if len(parts) > 3 else _named(source), ""
+
+
+_LAYOUTS: dict[str, Layout] = {
+    "aigcdetect": Layout("aigcdetect", _AIGCDETECT, _locate_aigcdetect),
+    "categories": Layout("categories", _CATEGORIES, _locate_categories),
+    "folder": Layout("folder", _FOLDER, _locate_folder),
+    "genimage": Layout("genimage", _GENIMAGE, _locate_genimage),
+    "csv": Layout("csv", "a CSV file with path, label[, generator] columns", None),
+}
+
+
+def list_layouts() -> list[str]:
+    """Names of the layouts a source may declare."""
+    return sorted(_LAYOUTS)
+
+
+def get_layout(name: str) -> Layout:
+    """The layout called `name`.
+
+    Raises:
+        ConfigError: no such layout; the message names the valid ones.
+    """
     try:
-        with open(csv_path, encoding="utf-8", newline="") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            columns = reader.fieldnames or []
-    except UnicodeDecodeError as exc:
-        raise InputError(f"source {source.name!r}: {source.path} is not UTF-8 ({exc})") from None
-    except csv.Error as exc:
-        raise InputError(
-            f"source {source.name!r}: {source.path} is not valid CSV ({exc})"
-        ) from None
-    wanted = [c for c in (opts.path_column, opts.label_column, opts.generator_column) if c]
-    missing = [c for c in wanted if c not in columns]
-    if missing:
-        raise InputError(
-            f"source {source.name!r}: {source.path} lacks columns {missing}; it has {columns} "
-            "(set the source's csv.path_column / label_column / generator_column)"
-        )
-    return rows
-
-
-def scan_csv(
-    data_root: Path, source: SourceConfig, csv_path: Path, extensions: frozenset[str]
-) -> list[Entry]:
-    """Entries of a `csv` source, one per row, sorted by path."""
-    opts = source.csv
-    assert opts is not None
-    base = Path(os.path.relpath(csv_path.parent, data_root))
-    entries = []
-    for row_no, row in enumerate(_read_csv_rows(csv_path, source), start=2):
-        raw = (row.get(opts.path_column) or "").strip()
-        rel = os.path.normpath(base / raw).replace(os.sep, "/") if raw else f"<row {row_no}>"
-        label = _CSV_LABELS.get((row.get(opts.label_column) or "").strip().lower())
-        generator = (row.get(opts.generator_column) or "").strip() if opts.generator_column else ""
-        problem: tuple[str, str] | None = None
-        if not raw:
-            problem = ("missing_path", f"row {row_no}: empty {opts.path_column!r}")
-        elif rel.startswith("../") or rel == ".." or Path(raw).is_absolute():
-            problem = ("path_outside_root", f"row {row_no}: {raw!r} leaves the data root")
-        elif not (data_root / rel).exists() and not (data_root / rel).is_symlink():
-            problem = ("missing_file", f"row {row_no}: {raw!r} does not exist")
-        else:
-            problem = _file_problem(str(data_root), rel, may_escape=True)
-        if problem is None and label is None:
-            value = row.get(opts.label_column)
-            problem = ("unknown_label", f"row {row_no}: label {value!r} is not 0/1/real/fake")
-        if problem is None and Path(rel).suffix.lower() not in extensions:
-            problem = ("unsupported_extension", f"{Path(rel).suffix!r} not in ingest.extensions")
-        if problem is not None:
-            entries.append(Entry(rel, source.name, None, "", "", problem))
-        else:
-            entries.append(Entry(rel, source.name, label, generator or source.name, ""))
-    return sorted(entries, key=lambda e: e.path)
-
-
-def _select_categories(entries: list[Entry], source: SourceConfig, key: str) -> list[Entry]:
-    """The entries under the source's selected category folders (`categories`).
-
-    Raises:
-        ConfigError: a selected category has no folder in the source (a typo would otherwise
-            silently train on fewer classes).
-    """
-    wanted = set(source.categories or ())
-    found = {e.category for e in entries if e.category}
-    missing = sorted(wanted - found)
-    if missing:
-        raise ConfigError(
-            f"{key}.categories: {missing} not found in source {source.name!r} "
-            f"(categories there: {sorted(found) or 'none'})"
-        )
-    # files refused before decoding carry no category: they stay, reported as rejections
-    return [e for e in entries if e.category in wanted or e.reject is not None]
-
-
-def scan_source(
-    data_root: Path, source: SourceConfig, key: str, extensions: frozenset[str]
-) -> list[Entry]:
-    """Every entry of one source.
-
-    Raises:
-        MissingInputError: the source folder or CSV does not exist.
-        InputError: the source holds no files (or CSV rows), or its CSV is unusable.
-    """
-    root = source_root(data_root, source, key)
-    if source.layout == "csv":
-        entries = scan_csv(data_root, source, root, extensions)
-    else:
-        entries = scan_folder(data_root, source, root, extensions)
-    if source.categories is not None:
-        entries = _select_categories(entries, source, key)
-    if not entries:
-        what = "rows" if source.layout == "csv" else "files"
-        raise InputError(
-            f"source {source.name!r} ({key}.path = {source.path!r}) has no {what}; "
-            "point it at a folder with images or remove it from params"
-        )
-    return entries
+        return _LAYOUTS[name]
+    except KeyError:
+        raise ConfigError(f"unknown layout {name!r}; available: {list_layouts()}") from None

@@ -8,6 +8,8 @@ columns written here:
 
 rejected.parquet: path (relative to the data root), source, reason, detail, image_id (null when
     the bytes were never read).
+side_files.parquet: path, source of the files shipped beside the images (annotations such as
+    AIGI-Holmes' .jsonl, lists, READMEs, OS metadata): never decoded, never rejected.
 leakage.parquet: image_id, train_path, train_source, benchmark, benchmark_path, dropped (whether
     the train copy was removed).
 duplicates.parquet: byte-identical files inside one benchmark, all kept in its manifest (the
@@ -52,6 +54,7 @@ REJECTED_SCHEMA = pa.schema(
         ("image_id", pa.string()),
     ]
 )
+SIDE_FILES_SCHEMA = pa.schema([("path", pa.string()), ("source", pa.string())])
 LEAKAGE_SCHEMA = pa.schema(
     [
         ("image_id", pa.string()),
