@@ -1,7 +1,8 @@
-"""`realign demo-data` and `realign ingest`."""
+"""`realign demo-data`, `realign ingest` and `realign data inspect`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,32 @@ from realign_pipeline.cli.common import (
 
 def register(app: typer.Typer) -> None:
     """Add the data commands to `app`."""
+    data_app = typer.Typer(help="Look at the data before any stage runs.", no_args_is_help=True)
+    app.add_typer(data_app, name="data")
+
+    @data_app.command("inspect")
+    def inspect(
+        params: ParamsOpt = Path("params.yaml"),
+        data_root: Annotated[Path, typer.Option(help="Root that every source path is under.")] = (
+            Path("data")
+        ),
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        set_: SetOpt = None,
+        debug: DebugOpt = False,
+    ) -> None:
+        """Print what ingest would see in every source and benchmark, writing nothing; exit 2
+        when ingest would refuse the data."""
+        setup_logging(debug)
+        cfg = load(params, set_)
+        from realign_pipeline.data.inspect import inspect_data
+        from realign_pipeline.errors import InputError
+
+        report = inspect_data(data_root, cfg.ingest)
+        text = json.dumps(report.to_dict(), indent=2) if as_json else report.render()
+        typer.echo(text.rstrip("\n"))
+        if report.refusals:
+            more = f" (and {len(report.refusals) - 1} more above)" if report.refusals[1:] else ""
+            raise InputError(f"ingest would refuse this data: {report.refusals[0].message}{more}")
 
     @app.command("demo-data")
     def demo_data(
