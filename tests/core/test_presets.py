@@ -48,9 +48,9 @@ def test_protocol_preset_is_the_base_with_its_own_data_keys(name: str) -> None:
 def test_the_ablation_protocol_reports_the_ablation_benchmark() -> None:
     assert ABLATION_BENCHMARK in PROTOCOLS[ABLATION_PROTOCOL].benchmarks
     holmes = load_params(PRESETS / "paper-holmes.yaml")
-    assert [s.path for s in holmes.ingest.train_sources] == ["AIGI-Holmes/train"]
+    assert [s.path for s in holmes.ingest.train_sources] == ["AIGI-Holmes/dataset"]
     aigc = load_params(PRESETS / "paper-aigcdetect.yaml")
-    assert [s.path for s in aigc.ingest.train_sources] == ["AIGCDetectBenchmark/train"]
+    assert [s.path for s in aigc.ingest.train_sources] == ["CNNDetection/train"]
     assert aigc.ingest.train_sources[0].categories is None  # 20-class ProGAN by default
 
 
