@@ -15,7 +15,10 @@ SRC = {"name": "s", "layout": "aigcdetect", "path": "train"}
     ("updates", "message"),
     [
         # a layout that does not exist
-        ({"train_sources": [{**SRC, "layout": "zip"}]}, "'aigcdetect', 'categories', 'folder', 'genimage' or 'csv'"),
+        (
+            {"train_sources": [{**SRC, "layout": "zip"}]},
+            "'aigcdetect', 'categories', 'folder', 'genimage' or 'csv'",
+        ),
         # csv layout without its column names
         ({"train_sources": [{**SRC, "layout": "csv"}]}, "layout csv needs `csv:"),
         # csv options on a folder source

@@ -86,7 +86,7 @@ def check_pools(cfg: IngestConfig, counts: Counts, folders: dict[tuple, str]) ->
             totals[1] += fake
     if totals == [0, 0]:
         findings.append(
-            Finding("refusal", train[0].name, f"no training images: {paths} hold no usable image")
+            Finding("refusal", train[0].name, f"no training images: no usable image under {paths}")
         )
     elif 0 in totals:
         missing = "fake" if totals[1] == 0 else "real"

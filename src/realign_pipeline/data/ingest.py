@@ -158,7 +158,8 @@ def _validate(
         for entry in entries:
             if entry.reject is not None and entry.reject[0] == SIDE_FILE:
                 side_files.append({"path": entry.path, "source": entry.source})
-            elif entry.reject is not None:
+                continue
+            if entry.reject is not None:
                 rejected.append(_reject(entry, *entry.reject))
                 continue
             check = by_entry[entry]
