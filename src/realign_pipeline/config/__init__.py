@@ -120,6 +120,8 @@ def _format_errors(exc: ValidationError, source: str) -> str:
             lines.append(f"{key}: unknown key; allowed keys here: {allowed}")
         elif err["type"] == "missing":
             lines.append(f"{key}: required key is missing")
+        elif isinstance(err.get("input"), dict):  # a section-level check: the message says it
+            lines.append(f"{key}: {err['msg']}")
         else:
             seen = re.sub(r"//[^/@\s]+@", "//***@", repr(err.get("input")))  # no credentials
             lines.append(f"{key}: {err['msg']} (got {seen})")

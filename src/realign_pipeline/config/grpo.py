@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import difflib
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from realign_pipeline.config.base import LoraConfig, Section
 
@@ -49,13 +50,6 @@ class GRPOEvalConfig(Section):
     )
 
 
-class RewardWeightsConfig(Section):
-    """R_total = detection * R_det + format * R_format (paper: 1 and 1)."""
-
-    detection: float = Field(ge=0, description="Weight of the detection reward.")
-    format: float = Field(ge=0, description="Weight of the format reward.")
-
-
 class LauncherConfig(Section):
     """How `realign grpo` starts its training processes (see `realign_pipeline.launch`)."""
 
@@ -70,8 +64,20 @@ class LauncherConfig(Section):
     )
 
 
+# Set by the stage itself: where checkpoints go, the shared seed, the MLflow reporting.
+_STAGE_KEYS = ("output_dir", "seed", "data_seed", "report_to", "run_name")
+
+
 class GRPOConfig(Section):
-    """AIGI-R1: GRPO training of the VLM with TRL (paper: Qwen2.5-VL-7B, lr 1e-6, beta 0.04)."""
+    """AIGI-R1: GRPO training of the VLM with TRL (paper: Qwen2.5-VL-7B, lr 1e-6, beta 0.04).
+
+    The fields below are ours; every other key of the section is a `trl.GRPOConfig` field under
+    TRL's own name (learning_rate, beta, num_generations, reward_weights as [detection, format],
+    use_vllm, bf16, ...), passed through as is: TRL's documentation is theirs, and TRL validates
+    them when the stage builds its config. A key that is neither fails at load time.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow", validate_default=True)
 
     model: str = Field(
         min_length=1,
@@ -81,8 +87,6 @@ class GRPOConfig(Section):
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         description="Weight dtype the model is loaded in."
     )
-    bf16: bool = Field(description="bf16 mixed precision (needs a GPU; paper: true).")
-    gradient_checkpointing: bool = Field(description="Trade compute for activation memory.")
     min_pixels: int = Field(ge=28 * 28, description="Image processor lower bound on pixels.")
     max_pixels: int = Field(
         ge=28 * 28,
@@ -95,76 +99,32 @@ class GRPOConfig(Section):
     max_train_images: int | None = Field(
         gt=0, description="Use at most this many training images (balanced, seeded); null = all."
     )
-    learning_rate: float = Field(gt=0, description="AdamW learning rate (paper: 1e-6).")
-    lr_scheduler_type: Literal["constant", "linear", "cosine", "constant_with_warmup"] = Field(
-        description="Learning-rate schedule."
-    )
-    warmup_steps: int = Field(ge=0, description="Linear warm-up steps.")
-    beta: float = Field(
-        ge=0,
-        description="KL coefficient against the reference model (paper: 0.04); > 0 loads a "
-        "reference copy (or disables the LoRA adapter to get it).",
-    )
-    num_generations: int = Field(ge=2, description="Completions sampled per prompt (group size).")
-    per_device_train_batch_size: int = Field(
-        gt=0,
-        description="Completions per device per step; times processes and accumulation steps it "
-        "must be a multiple of num_generations.",
-    )
-    gradient_accumulation_steps: int = Field(gt=0, description="Micro-batches per update.")
-    num_iterations: int = Field(gt=0, description="Updates per generation batch (GRPO's mu).")
-    max_steps: int = Field(description="Optimiser steps; -1 trains num_train_epochs instead.")
-    num_train_epochs: float = Field(gt=0, description="Epochs when max_steps is -1.")
-    max_completion_length: int = Field(gt=0, description="Completion tokens per sample.")
-    temperature: float = Field(gt=0, description="Sampling temperature of the rollouts.")
-    top_p: float = Field(gt=0, le=1, description="Nucleus sampling mass.")
-    top_k: int = Field(
-        ge=0,
-        description="Top-k sampling; 0 = off. Set explicitly: Qwen2.5-VL's generation config "
-        "ships top_k=1, which would make every completion of a group identical.",
-    )
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"] = Field(
-        description="TRL loss aggregation (paper-era GRPO: grpo)."
-    )
-    scale_rewards: Literal["group", "batch", "none"] = Field(
-        description="Advantage scaling by the reward std of the group, the batch, or none."
-    )
-    epsilon: float = Field(gt=0, description="PPO-style clipping range.")
-    reward_weights: RewardWeightsConfig
-    use_vllm: bool = Field(description="Generate rollouts with vLLM (GPU only).")
-    vllm_mode: Literal["colocate", "server"] = Field(
-        description="vLLM in the training processes (colocate) or a separate `trl vllm-serve`."
-    )
-    vllm_gpu_memory_utilization: float = Field(
-        gt=0, le=1, description="GPU memory share vLLM may take in colocate mode."
-    )
-    vllm_max_model_length: int | None = Field(
-        gt=0,
-        description="Longest prompt + completion vLLM sizes its KV cache for (system prompt + "
-        "question + image tokens + max_completion_length); null = the model's full context "
-        "(128k for Qwen2.5-VL-7B, far more KV cache than GRPO needs).",
-    )
-    vllm_enable_sleep_mode: bool = Field(
-        description="Colocate mode: offload vLLM's weights and KV cache while the trainer runs "
-        "the optimizer step (less GPU memory, a reload per step)."
-    )
-    logging_steps: int = Field(gt=0, description="Log scalars to MLflow every N steps.")
     completions_table_steps: int = Field(
         gt=0, description="Log a table of sampled completions and rewards every N steps."
     )
-    save_steps: int = Field(gt=0, description="Write a checkpoint every N steps.")
-    save_total_limit: int = Field(gt=0, description="Keep at most this many checkpoints.")
     launcher: LauncherConfig
     lora: GRPOLoraConfig
     cold_start: ColdStartConfig
     eval: GRPOEvalConfig
 
+    @property
+    def trl_args(self) -> dict[str, Any]:
+        """The section's `trl.GRPOConfig` keyword arguments (every key that is not ours)."""
+        return dict(self.model_extra or {})
+
     @model_validator(mode="after")
     def _check(self) -> GRPOConfig:
         if self.min_pixels > self.max_pixels:
             raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
-        if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"max_steps must be -1 (use epochs) or > 0, got {self.max_steps}")
-        if self.reward_weights.detection == 0 and self.reward_weights.format == 0:
-            raise ValueError("reward_weights: at least one weight must be > 0")
+        from realign_pipeline.config.trl_fields import trl_grpo_fields
+
+        fields = trl_grpo_fields()
+        known = sorted(fields | set(type(self).model_fields))
+        for key in self.trl_args:
+            if key in _STAGE_KEYS:
+                raise ValueError(f"{key}: set by the grpo stage itself; remove it from params")
+            if key not in fields:
+                close = difflib.get_close_matches(key, known, n=1)
+                hint = f"; did you mean {close[0]}?" if close else ""
+                raise ValueError(f"unknown key {key!r}: not a trl.GRPOConfig field{hint}")
         return self

@@ -1,8 +1,9 @@
 """TRL / PEFT configuration objects built from the `grpo` params section.
 
-Every TRL default that matters is set explicitly from params (TRL's GRPOConfig turns on bf16 and
-gradient checkpointing by default, and Qwen's generation config ships top_k=1), so a run is
-described by params.yaml alone.
+The grpo section's TRL keys go to `trl.GRPOConfig` as written; only what the stage owns (output
+folder, seed, reporting) is added here. The presets set every TRL default that matters
+explicitly (TRL turns on bf16 and gradient checkpointing by default, and Qwen's generation config
+ships top_k=1), so a run is described by params.yaml alone.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from realign_pipeline.errors import ConfigError
 __all__ = ["create_grpo_args", "create_peft_config", "create_sft_args"]
 
 
-def _common(cfg: GRPOConfig, output_dir: Path, seed: int, report_to: str) -> dict[str, Any]:
+def _common(output_dir: Path, seed: int, report_to: str) -> dict[str, Any]:
     import torch
 
     return {
@@ -28,67 +29,43 @@ def _common(cfg: GRPOConfig, output_dir: Path, seed: int, report_to: str) -> dic
         "data_seed": seed,
         "report_to": report_to,
         "run_name": "grpo",
-        "bf16": cfg.bf16,
-        "fp16": False,
-        "gradient_checkpointing": cfg.gradient_checkpointing,
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
         "save_strategy": "steps",
         "disable_tqdm": None,
+        "log_completions": False,  # rich console dump; our own table goes to MLflow instead
     }
 
 
 def create_grpo_args(cfg: GRPOConfig, output_dir: Path, *, seed: int, report_to: str) -> Any:
-    """`trl.GRPOConfig` for the run; checkpoints go to `output_dir`.
+    """`trl.GRPOConfig` for the run: the section's TRL keys as written; checkpoints go to
+    `output_dir`.
 
     Raises:
-        ConfigError: TRL rejects the combination (e.g. batch size not a multiple of the group).
+        ConfigError: TRL rejects the combination (e.g. batch size not a multiple of the group),
+            with TRL's message on one line.
     """
     from trl import GRPOConfig as TRLGRPOConfig
 
     try:
-        return TRLGRPOConfig(
-            **_common(cfg, output_dir, seed, report_to),
-            learning_rate=cfg.learning_rate,
-            lr_scheduler_type=cfg.lr_scheduler_type,
-            warmup_steps=cfg.warmup_steps,
-            beta=cfg.beta,
-            num_generations=cfg.num_generations,
-            per_device_train_batch_size=cfg.per_device_train_batch_size,
-            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-            num_iterations=cfg.num_iterations,
-            max_steps=cfg.max_steps,
-            num_train_epochs=cfg.num_train_epochs,
-            max_completion_length=cfg.max_completion_length,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            top_k=cfg.top_k,
-            loss_type=cfg.loss_type,
-            scale_rewards=cfg.scale_rewards,
-            epsilon=cfg.epsilon,
-            reward_weights=[cfg.reward_weights.detection, cfg.reward_weights.format],
-            use_vllm=cfg.use_vllm,
-            vllm_mode=cfg.vllm_mode,
-            vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
-            vllm_max_model_length=cfg.vllm_max_model_length,
-            vllm_enable_sleep_mode=cfg.vllm_enable_sleep_mode,
-            logging_steps=cfg.logging_steps,
-            save_steps=cfg.save_steps,
-            save_total_limit=cfg.save_total_limit,
-            log_completions=False,  # rich console dump; our own table goes to MLflow instead
-        )
-    except ValueError as exc:
-        raise ConfigError(f"grpo params rejected by TRL's GRPOConfig: {exc}") from None
+        return TRLGRPOConfig(**{**_common(output_dir, seed, report_to), **cfg.trl_args})
+    except (TypeError, ValueError) as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(f"grpo params rejected by TRL's GRPOConfig: {message}") from None
 
 
 def create_sft_args(cfg: GRPOConfig, output_dir: Path, *, seed: int) -> Any:
-    """`trl.SFTConfig` of the cold start (completion-only loss on the format examples)."""
+    """`trl.SFTConfig` of the cold start (completion-only loss on the format examples), with
+    the GRPO run's precision and checkpointing."""
     from trl import SFTConfig
 
-    common = _common(cfg, output_dir, seed, "none")
+    common = _common(output_dir, seed, "none")
+    del common["log_completions"]
     common.update(save_strategy="no", run_name="grpo-cold-start")
+    shared = {k: v for k, v in cfg.trl_args.items() if k in ("bf16", "gradient_checkpointing")}
     return SFTConfig(
         **common,
+        **shared,
         learning_rate=cfg.cold_start.learning_rate,
         num_train_epochs=cfg.cold_start.num_train_epochs,
         per_device_train_batch_size=cfg.cold_start.per_device_train_batch_size,
