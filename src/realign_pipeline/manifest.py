@@ -21,6 +21,7 @@ Columns (`MANIFEST_COLUMNS`):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,15 @@ VAL_FILE = "val.parquet"
 REJECTED_FILE = "rejected.parquet"
 LEAKAGE_FILE = "leakage.parquet"
 DUPLICATES_FILE = "duplicates.parquet"
+INGEST_SUMMARY_FILE = "summary.json"  # every ingest count, and `missing_benchmarks`
+
+
+def read_missing_benchmarks(manifests: str | Path) -> list[str]:
+    """The optional benchmarks ingest skipped because their folder was missing."""
+    path = Path(manifests) / INGEST_SUMMARY_FILE
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("missing_benchmarks", []))
 
 
 def benchmark_file(name: str) -> str:

@@ -180,3 +180,42 @@ def test_predictions_stream_in_bounded_batches_with_progress(
     assert seen == [3, 3, 3, 3, 1]  # every image reported once, batch by batch
     assert len(batches) == 4 and max(batches) <= 3 * len(conditions)  # never the whole set
     assert sum(batches) == 12 * len(conditions) and len(failures) == 1
+
+
+def test_optional_benchmark_missing_at_ingest_is_listed_not_scored(
+    benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    from realign_pipeline.tracking import Tracker
+
+    root, manifests, _ = benchmark_data
+    # ingest skipped `ultrasynth` (required: false, folder absent) and said so in summary.json
+    (manifests / "summary.json").write_text(json.dumps({"missing_benchmarks": ["ultrasynth"]}))
+    cfg = eval_cfg.model_copy(update={"benchmarks": ["demo", "ultrasynth"], "perturbations": []})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run = client.create_run(client.create_experiment("e")).info.run_id
+    preprocess = create_preprocess(
+        "center_crop", image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+    )
+
+    def score(pixels: torch.Tensor) -> torch.Tensor:  # brightness as a stand-in score
+        return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
+
+    result = evaluate_scorer(
+        score, preprocess, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg,
+        tracker=Tracker(client, run, uri),
+    )  # fmt: skip
+    full = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert full["missing_benchmarks"] == ["ultrasynth"] and set(full["benchmarks"]) == {"demo"}
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert "## Missing benchmarks" in report and "`ultrasynth`" in report
+    assert client.get_run(run).data.tags["realign.missing_benchmarks"] == "ultrasynth"
+    assert result.extra["missing_benchmarks"] == ["ultrasynth"]
+    # a benchmark that ingest did not skip still has to be there
+    cfg = cfg.model_copy(update={"benchmarks": ["demo", "nope"]})
+    with pytest.raises(MissingInputError, match="bench-nope.parquet"):
+        evaluate_scorer(
+            score, preprocess, manifests, root, tmp_path / "f", tmp_path / "n.json", cfg
+        )

@@ -53,6 +53,7 @@ from realign_pipeline.errors import InputError, MissingInputError
 from realign_pipeline.headline import flatten, ingest_headline
 from realign_pipeline.manifest import (
     DUPLICATES_FILE,
+    INGEST_SUMMARY_FILE,
     LABEL_NAMES,
     LEAKAGE_FILE,
     REJECTED_FILE,
@@ -65,7 +66,7 @@ from realign_pipeline.tracking import Tracker
 
 logger = logging.getLogger(__name__)
 
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = INGEST_SUMMARY_FILE
 SIDE_FILES_FILE = "side_files.parquet"
 
 Row = dict[str, Any]

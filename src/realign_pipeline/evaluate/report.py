@@ -64,6 +64,7 @@ def render_report(
     condition_order: list[str],
     preprocessing: str,
     threshold: float,
+    missing: list[str] | None = None,
 ) -> str:
     """Markdown text of the report (numbers in percent)."""
     lines = [
@@ -90,5 +91,13 @@ def render_report(
             "Robustness (perturbation applied before preprocessing):",
             "",
             *_robustness_table(conditions, condition_order),
+        ]
+    if missing:  # optional benchmarks whose folder was absent at ingest (`required: false`)
+        lines += [
+            "",
+            "## Missing benchmarks",
+            "",
+            "Not scored: their folder was missing at ingest "
+            "(optional, `required: false`): " + ", ".join(f"`{_text(m)}`" for m in missing),
         ]
     return "\n".join(lines) + "\n"

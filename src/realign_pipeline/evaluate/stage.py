@@ -32,6 +32,7 @@ from realign_pipeline.atomic import (
     atomic_write_text,
 )
 from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.errors import MissingInputError
 from realign_pipeline.evaluate.metrics import summarise_predictions
 from realign_pipeline.evaluate.perturb import Perturbation, create_perturbations
 from realign_pipeline.evaluate.plots import GENERATORS_FILE, generator_table, write_plots
@@ -43,7 +44,7 @@ from realign_pipeline.evaluate.predict import (
 from realign_pipeline.evaluate.preprocess import Preprocess, create_preprocess
 from realign_pipeline.evaluate.report import render_report
 from realign_pipeline.headline import eval_headline, flatten, robustness_headline
-from realign_pipeline.manifest import benchmark_file, read_manifest
+from realign_pipeline.manifest import benchmark_file, read_manifest, read_missing_benchmarks
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import Tracker
 
@@ -76,13 +77,26 @@ FAILURE_SCHEMA = pa.schema(
 _SORT = ["generator", "category", "label", "image_id", "path"]
 
 
-def _read_benchmarks(manifests: Path, names: list[str]) -> dict[str, pd.DataFrame]:
-    frames = {}
+def _read_benchmarks(
+    manifests: Path, names: list[str]
+) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Each benchmark's manifest, and the optional ones ingest skipped (folder missing).
+
+    Raises:
+        MissingInputError: a manifest is missing, or every benchmark was skipped.
+    """
+    frames, missing, skipped = {}, [], set(read_missing_benchmarks(manifests))
     for name in names:
+        if name in skipped and not (manifests / benchmark_file(name)).exists():
+            logger.warning("benchmark %s: skipped at ingest (optional, folder missing)", name)
+            missing.append(name)
+            continue
         frame = read_manifest(manifests / benchmark_file(name))
         frames[name] = frame.sort_values(_SORT, kind="stable").reset_index(drop=True)
         logger.info("benchmark %s: %d images", name, len(frame))
-    return frames
+    if not frames:
+        raise MissingInputError(f"no benchmark to evaluate: {missing} were missing at ingest")
+    return frames, missing
 
 
 def _write_predictions(
@@ -165,7 +179,7 @@ def evaluate_scorer(
 ) -> StageResult:
     """Evaluate any p_fake scorer with a fixed preprocessing (the body of `run_evaluate`)."""
     tracker = tracker or Tracker()
-    frames = _read_benchmarks(Path(manifests), cfg.benchmarks)
+    frames, missing = _read_benchmarks(Path(manifests), cfg.benchmarks)
     perturbations = create_perturbations(cfg.perturbations)
     with atomic_dir(out_dir) as tmp:
         failures = _write_predictions(
@@ -185,7 +199,7 @@ def evaluate_scorer(
         predictions = _read_scores(tmp / "predictions.parquet")
         metrics = summarise_predictions(predictions, threshold=cfg.threshold, ece_bins=cfg.ece_bins)
         failed = {name: sum(f["benchmark"] == name for f in failures) for name in frames}
-        document = {"benchmarks": metrics, "failed_images": failed}
+        document = {"benchmarks": metrics, "failed_images": failed, "missing_benchmarks": missing}
         atomic_write_json(tmp / "metrics.json", document)
         atomic_write_text(tmp / GENERATORS_FILE, generator_table(metrics).to_csv(index=False))
         report = render_report(
@@ -194,6 +208,7 @@ def evaluate_scorer(
             condition_order=[p.name for p in perturbations],
             preprocessing=cfg.preprocessing,
             threshold=cfg.threshold,
+            missing=missing,
         )
         atomic_write_text(tmp / "report.md", report)
         write_plots(predictions, metrics, perturbations, tmp)
@@ -204,6 +219,8 @@ def evaluate_scorer(
     tracker.log_artifact(out_dir / "plots", "plots")
     tracker.log_artifact(out_dir / "report.md")
     tracker.log_metrics(flat_metrics(metrics))
+    if missing:
+        tracker.set_tags({"realign.missing_benchmarks": ",".join(missing)})
     n_images = sum(len(f) for f in frames.values())
     return StageResult(
         stage="evaluate",
@@ -219,6 +236,7 @@ def evaluate_scorer(
             "conditions": len(perturbations),
         },
         metrics={**flatten(headline), **flatten(robustness)},
+        extra={"missing_benchmarks": missing},
     )
 
 
@@ -277,7 +295,8 @@ def run_evaluate(
         from realign_pipeline.tracking.registry import record_evaluation
 
         # link the run to the registered version it scored; champion = best primary mAcc
-        primary = f"{cfg.benchmarks[0]}.macc"
+        present = [b for b in cfg.benchmarks if b not in result.extra["missing_benchmarks"]]
+        primary = f"{present[0]}.macc"
         record_evaluation(
             tracker, detector_dir, result.metrics, primary, cfg.model_dump(mode="json")
         )
