@@ -235,3 +235,16 @@ def test_commit_is_dirty_only_for_changes_that_are_not_pipeline_outputs(tmp_path
     (tmp_path / "params.yaml").write_text("a: 2\n")  # a real change to the checkout
     assert git_commit(tmp_path) == f"{clean}-dirty"
     assert git_commit(tmp_path.parent) == "unknown"
+
+
+def test_variant_label_is_the_preset_and_what_differs_from_it() -> None:
+    import yaml
+
+    from realign_pipeline.tracking.lifecycle import variant_label
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())  # the tiny preset, rendered
+    assert variant_label(REPO, params) == "tiny"
+    params["align"]["strategy"] = "bce_only"
+    params["align"]["learning_rate"] = 3e-4
+    assert variant_label(REPO, params) == "tiny align.strategy=bce_only align.learning_rate=0.0003"
+    assert variant_label(REPO, {**params, "preset": "nope"}) == "nope"  # no such preset file

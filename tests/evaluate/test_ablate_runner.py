@@ -8,6 +8,7 @@ runner's experiment creation, reuse, params matching and run tagging are exercis
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -18,12 +19,13 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from realign_pipeline.cli.ablate import absolute_tracking_uri, run_ablation
+from realign_pipeline.cli.ablate import run_ablation
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.evaluate.ablate import plan_ablation
 
 DVC = (sys.executable, "-m", "dvc")
+REPO = Path(__file__).resolve().parents[2]
 
 PLAIN_STAGE = """
 import json, os, yaml
@@ -38,14 +40,16 @@ import json, os, yaml
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import start_stage_run
 
-align = yaml.safe_load(open("params.yaml"))["align"]
+params = yaml.safe_load(open("params.yaml"))
+align = params["align"]
 score = {"full": 0.75, "label_only": 0.5}[align["text_variant"]]
 cfg = TrackingConfig(enabled=True, uri="sqlite:///mlflow.db", artifact_root="mlartifacts",
                      experiment="realign", fallback_to_local=False, connect_timeout_s=1)
-with start_stage_run(cfg, "evaluate", "tiny", {"align": align}) as tracker:
-    tracker.log_metrics({"demo.macc": score})
 os.makedirs("metrics", exist_ok=True)
-json.dump({"demo": {"macc": score}}, open("metrics/eval.json", "w"))
+with start_stage_run(cfg, "evaluate", "tiny", {"align": align}, variant=params,
+                     headline=["metrics/eval.json"]) as tracker:
+    tracker.log_metrics({"demo.macc": score})
+    json.dump({"demo": {"macc": score}}, open("metrics/eval.json", "w"))
 """
 
 
@@ -66,6 +70,7 @@ def _make_repo(tmp_path: Path, stage: str, params_text: str = ALIGN_PARAMS) -> P
     _git(repo, "config", "user.name", "test")
     subprocess.run([*DVC, "init", "-q"], cwd=repo, check=True)
     (repo / "params.yaml").write_text(params_text)
+    shutil.copytree(REPO / "presets", repo / "presets")  # what a run's name is compared with
     (repo / "evaluate.py").write_text(stage)
     (repo / "dvc.yaml").write_text(
         textwrap.dedent(f"""\
@@ -92,20 +97,28 @@ def _variants() -> list:
     return plan_ablation("all", cfg)  # text/full and training/joint_lora: one configuration
 
 
-@pytest.mark.slow
-def test_runner_tags_a_parent_run_and_the_nested_stage_runs(tmp_path: Path) -> None:
-    from mlflow.tracking import MlflowClient
-
-    dvc_repo = _make_repo(tmp_path, TRACKED_STAGE)
-    uri = absolute_tracking_uri("sqlite:///mlflow.db", dvc_repo)
-    tracking = TrackingConfig(
+def _tracking(repo: Path) -> TrackingConfig:
+    return TrackingConfig(
         enabled=True,
-        uri=uri,
-        artifact_root=str(dvc_repo / "mlartifacts"),
+        uri=f"sqlite:///{repo / 'mlflow.db'}",
+        artifact_root=str(repo / "mlartifacts"),
         experiment="realign",
         fallback_to_local=False,
         connect_timeout_s=1,
     )
+
+
+def _runs(tracking: TrackingConfig) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking.uri)
+    return client.search_runs([client.get_experiment_by_name("realign").experiment_id])
+
+
+@pytest.mark.slow
+def test_runner_gives_each_variant_a_named_parent_with_params_and_metrics(tmp_path: Path) -> None:
+    dvc_repo = _make_repo(tmp_path, TRACKED_STAGE, (REPO / "params.yaml").read_text())
+    tracking = _tracking(dvc_repo)
     params = SimpleNamespace(preset="tiny", tracking=tracking)
     outcome = run_ablation(
         _variants(),
@@ -116,36 +129,49 @@ def test_runner_tags_a_parent_run_and_the_nested_stage_runs(tmp_path: Path) -> N
         dvc=DVC,
     )
     assert outcome.failed == []
-
-    client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name("realign").experiment_id])
+    runs = _runs(tracking)
     by_tag: dict[str, list[str]] = {}
     for run in runs:
         by_tag.setdefault(run.data.tags.get("ablation", ""), []).append(
             run.data.tags["realign.stage"]
         )
-    # one tagged parent per experiment run, with the evaluate stage's run nested and tagged
-    assert sorted(by_tag["text/full"]) == ["ablate", "evaluate"]
-    assert sorted(by_tag["text/label_only"]) == ["ablate", "evaluate"]
-    parents = {r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "ablate"}
-    assert parents["text/label_only"].data.metrics["demo.macc"] == 0.5
+    # one parent per variant, tagged like a flow's, with the evaluate stage's run nested
+    assert sorted(by_tag["text/full"]) == ["evaluate", "pipeline"]
+    assert sorted(by_tag["text/label_only"]) == ["evaluate", "pipeline"]
+    parents = {
+        r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "pipeline"
+    }
+    label_only = parents["text/label_only"]
+    assert label_only.data.metrics["demo.macc"] == 0.5
     assert parents["text/full"].info.status == "FINISHED"
-    # named after the variant, with the params that define it; children named after it too
-    assert parents["text/label_only"].info.run_name == "text/label_only"
-    assert parents["text/label_only"].data.params["align.text_variant"] == "label_only"
+    # named after preset + what differs from it, with every variant-defining param
+    assert re.fullmatch(
+        r"tiny align\.text_variant=label_only [0-9a-f]{7}", label_only.info.run_name
+    )
+    assert re.fullmatch(r"tiny [0-9a-f]{7}", parents["text/full"].info.run_name)
+    assert label_only.data.params["align.text_variant"] == "label_only"
+    full_lr = parents["text/full"].data.params["align.learning_rate"]
+    assert label_only.data.params["align.learning_rate"] == full_lr
     children = [r for r in runs if r.data.tags["realign.stage"] == "evaluate"]
     assert {r.info.run_name for r in children} == {
-        "evaluate (text/full)",
-        "evaluate (text/label_only)",
+        f"evaluate ({p.info.run_name})" for p in parents.values()
     }
 
 
-def test_absolute_tracking_uri_only_rewrites_relative_sqlite(tmp_path: Path) -> None:
-    assert absolute_tracking_uri("sqlite:///mlflow.db", tmp_path) == (
-        f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
-    )
-    assert absolute_tracking_uri("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
-    assert absolute_tracking_uri("http://host:5000", tmp_path) == "http://host:5000"
+@pytest.mark.slow
+def test_dvc_exp_run_groups_its_stage_runs_under_one_named_parent(tmp_path: Path) -> None:
+    """`dvc exp run -S ...` (here in a temp copy) gets the parent run a flow run would get."""
+    repo = _make_repo(tmp_path, TRACKED_STAGE, (REPO / "params.yaml").read_text())
+    cmd = [*DVC, "exp", "run", "--temp", "-n", "lo", "-S", "align.text_variant=label_only"]
+    subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
+    runs = _runs(_tracking(repo))  # in the workspace's store, not the temp copy's
+    (parent,) = [r for r in runs if r.data.tags["realign.stage"] == "pipeline"]
+    (stage,) = [r for r in runs if r.data.tags["realign.stage"] == "evaluate"]
+    assert re.fullmatch(r"tiny align\.text_variant=label_only [0-9a-f]{7}", parent.info.run_name)
+    assert parent.data.tags["dvc.exp_name"] == "lo" and parent.info.status == "FINISHED"
+    assert parent.data.params["align.text_variant"] == "label_only"
+    assert parent.data.metrics == {"demo.macc": 0.5}  # the stage's headline, on the parent
+    assert stage.data.tags["mlflow.parentRunId"] == parent.info.run_id
 
 
 def test_ablate_cli_runs_missing_experiments_then_reuses_them(

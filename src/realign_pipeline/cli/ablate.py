@@ -2,10 +2,12 @@
 
 Each missing configuration runs as `dvc exp run --temp -n <name> -S align.x=y ...` (sequential,
 in a temporary copy, so the workspace and its params.yaml stay untouched; unchanged stages come
-from DVC's run cache). Before each run an MLflow run tagged `ablation=<table>/<variant>` is
-created; its id reaches the stages through `REALIGN_PARENT_RUN_ID`, so the align and evaluate
-runs of that experiment are nested under it (and get the same tag afterwards). A configuration
-DVC already has (an experiment with the same params.yaml and a metrics file) is skipped.
+from DVC's run cache). Before each run a parent MLflow run is created, named and tagged as a
+flow's parent run is (`tiny align.text_variant=label_only 1a2b3c4`, the variant-defining params)
+plus `ablation=<table>/<variant>`; its id reaches the stages through `REALIGN_PARENT_RUN_ID`, so
+the align and evaluate runs of that experiment are nested under it (and get the same tag). A
+configuration DVC already has (an experiment with the same params.yaml and a metrics file) is
+skipped.
 Library code (variant tables, matching, comparison) is in `realign_pipeline.evaluate.ablate`.
 """
 
@@ -51,20 +53,11 @@ def exp_show(repo: Path, dvc: Sequence[str]) -> list[dict[str, Any]]:
     return json.loads(proc.stdout or "[]")
 
 
-def absolute_tracking_uri(uri: str, repo: Path) -> str:
-    """A relative sqlite URI made absolute, so runs in DVC's temp copy land in the same store."""
-    prefix = "sqlite:///"
-    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str((repo / uri[len(prefix) :]).resolve())
-    return uri
-
-
-def _experiment_env(parent_run_id: str | None, tracking_uri: str) -> dict[str, str]:
+def _experiment_env(parent_run_id: str | None) -> dict[str, str]:
     from realign_pipeline.tracking import ENV_PARENT_RUN_ID, ENV_RUN_ID
 
     env = dict(os.environ)
     env.pop(ENV_RUN_ID, None)  # the stages must open their own runs, nested under the parent
-    env["MLFLOW_TRACKING_URI"] = tracking_uri
     if parent_run_id:
         env[ENV_PARENT_RUN_ID] = parent_run_id
     return env
@@ -87,29 +80,38 @@ def _tag_children(tracking: Any, run_id: str | None, tags: dict[str, str]) -> No
 
 
 def _run_one(
-    variant: Any, name: str, params: Any, repo: Path, dvc: Sequence[str]
+    variant: Any, name: str, params: Any, expected: dict, repo: Path, dvc: Sequence[str]
 ) -> tuple[bool, str | None]:
-    """Run one experiment under its own tagged MLflow run: (dvc succeeded, run id)."""
-    from realign_pipeline.tracking import create_run, resolve_uri, tracker_for
+    """Run one experiment under its own parent run, named and tagged like a flow's parent run
+    (`<preset> <overrides> <commit>`, the variant-defining params): (dvc succeeded, run id)."""
+    from realign_pipeline.tracking import create_run, git_commit, tracker_for
+    from realign_pipeline.tracking.lifecycle import variant_label
+    from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
 
+    label, commit = variant_label(repo, expected), git_commit(repo)
     tags = {
         "ablation": variant.tag,
-        "realign.stage": "ablate",
+        "realign.stage": "pipeline",
         "realign.preset": params.preset,
+        "mlflow.source.git.commit": commit,
+        VARIANT_TAG: label,
         "dvc.exp_name": name,
     }
-    run_id = create_run(params.tracking, variant.tag, tags)
-    # the params that define the variant (`align.text_variant`, ...), named as the stage runs
-    # log them, so the compare view lines variants up
+    run_id = create_run(params.tracking, f"{label} {commit[:7]}", tags)
+    sections = {s: expected.get(s) or {} for s in ("align", "evaluate")}
     tracker_for(params.tracking, run_id).log_params(
-        {**dict(variant.overrides), "ablation.definition": variant.definition}
+        {**variant_params(sections), "ablation.definition": variant.definition}
     )
-    env = _experiment_env(run_id, absolute_tracking_uri(resolve_uri(params.tracking), repo))
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
     # DVC's and the stages' output goes to our stderr: stdout carries only the result JSON
     with subprocess.Popen(
-        cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        cmd,
+        cwd=repo,
+        env=_experiment_env(run_id),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -161,7 +163,7 @@ def run_ablation(
         name = experiment_name(variant, expected)
         found = find_experiment(records, expected)
         if found is None:
-            ok, run_id = _run_one(variant, name, params, repo, dvc)
+            ok, run_id = _run_one(variant, name, params, expected, repo, dvc)
             (outcome.ran if ok else outcome.failed).append(variant.tag)
             try:
                 _, records = parse_experiments(

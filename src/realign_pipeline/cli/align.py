@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         cfg = load(params, set_)
         from realign_pipeline.align import run_align
 
-        with stage_run(cfg, "align", cfg.align) as tracker:
+        with stage_run(cfg, "align", cfg.align, headline=[metrics]) as tracker:
             result = run_align(
                 pairs,
                 data_root,

@@ -56,12 +56,18 @@ def load(params: Path, overrides: list[str] | None) -> Any:
 
 
 @contextmanager
-def stage_run(params: Any, stage: str, section: Any) -> Iterator[Any]:
-    """Open the MLflow run of `stage`, logging its params section and the shared seed."""
+def stage_run(
+    params: Any, stage: str, section: Any, headline: list[Path] | None = None
+) -> Iterator[Any]:
+    """Open the MLflow run of `stage`, logging its params section and the shared seed; the
+    numbers of its `headline` metrics files go on the parent run (a variant's) as well."""
     from realign_pipeline.tracking import start_stage_run
 
     logged = {stage: section.model_dump(mode="json"), "seed": params.seed}
-    with start_stage_run(params.tracking, stage, params.preset, logged) as tracker:
+    variant = params.model_dump(mode="json")
+    with start_stage_run(
+        params.tracking, stage, params.preset, logged, variant=variant, headline=headline or ()
+    ) as tracker:
         yield tracker
 
 

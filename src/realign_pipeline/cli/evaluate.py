@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         cfg = load(params, set_)
         from realign_pipeline.evaluate import run_evaluate
 
-        with stage_run(cfg, "evaluate", cfg.evaluate) as tracker:
+        with stage_run(cfg, "evaluate", cfg.evaluate, [metrics, robustness]) as tracker:
             result = run_evaluate(
                 detector,
                 manifests,

@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
             with redirect_stdout(sys.stderr):
                 run_grpo(*paths, **kwargs)
             return
-        with stage_run(cfg, "grpo", cfg.grpo) as tracker:
+        with stage_run(cfg, "grpo", cfg.grpo, headline=[metrics]) as tracker:
             # transformers' trainer prints its log dicts on stdout: keep stdout for the result.
             with redirect_stdout(sys.stderr):
                 result = run_grpo(*paths, **kwargs, tracker=tracker, progress=progress_hook())

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.tracking.server import Connection, connect, redact_uri
+from realign_pipeline.tracking.server import Connection, connect, flatten_params, redact_uri
 from realign_pipeline.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 ENV_RUN_ID = "REALIGN_RUN_ID"
 ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
 ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
+ENV_EXP_NAME = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of one experiment
 
 
 def _pipeline_outputs(root: Path) -> list[str]:
@@ -106,6 +107,51 @@ def _create(
     return run.info.run_id
 
 
+def variant_label(repo_root: Path, params: Mapping[str, Any]) -> str:
+    """What a run is: its preset plus every value that differs from the preset's own file
+    (`tiny`, `tiny align.strategy=bce_only`), the same from the form, `realign ablate` and `dvc
+    exp run -S`. Just the preset's name when its file cannot be rendered."""
+    import yaml
+
+    from realign_pipeline.config import validate_params
+    from realign_pipeline.config.presets import render_params
+    from realign_pipeline.errors import RealignError
+
+    def values(data: Mapping[str, Any]) -> dict[str, str]:  # as the config reads them
+        return flatten_params(validate_params(data).model_dump(mode="json"))
+
+    preset = str(params.get("preset"))
+    try:
+        base, ours = values(yaml.safe_load(render_params(repo_root, preset))), values(params)
+    except (RealignError, OSError):
+        return preset
+    changed = [f"{k}={v}" for k, v in ours.items() if base.get(k) != v]
+    return " ".join([preset, *changed])
+
+
+def _experiment_parent(conn: Connection, cfg: TrackingConfig, params: Mapping[str, Any]) -> str:
+    """The parent run of this `dvc exp run` experiment (`$DVC_EXP_NAME`), created by its first
+    tracked stage: named and tagged like a flow's parent, with the variant-defining params."""
+    from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
+
+    name = os.environ[ENV_EXP_NAME]
+    root = Path(os.environ.get("DVC_ROOT") or ".")
+    found = conn.client.search_runs(
+        [get_experiment_id(conn, cfg)],
+        f"tags.`dvc.exp_name` = '{name}' and tags.`realign.stage` = 'pipeline'",
+        max_results=1,
+    )
+    if found:
+        conn.client.update_run(found[0].info.run_id, status="RUNNING")
+        return found[0].info.run_id
+    label, commit = variant_label(root, params), git_commit()
+    tags = {**base_tags("pipeline", str(params.get("preset"))), VARIANT_TAG: label}
+    run_id = _create(conn, cfg, f"{label} {commit[:7]}", {**tags, "dvc.exp_name": name}, None)
+    sections = {s: params.get(s) or {} for s in ("align", "evaluate")}
+    Tracker(conn.client, run_id, conn.uri).log_params(variant_params(sections))
+    return run_id
+
+
 @contextmanager
 def start_stage_run(
     cfg: TrackingConfig,
@@ -115,12 +161,16 @@ def start_stage_run(
     *,
     run_id: str | None = None,
     parent_run_id: str | None = None,
-    extra_tags: Mapping[str, str] | None = None,
+    variant: Mapping[str, Any] | None = None,
+    headline: Sequence[Path] = (),
 ) -> Iterator[Tracker]:
     """Open (or resume) the MLflow run of one stage and close it with its final status.
 
     `run_id` resumes an existing run (default: `$REALIGN_RUN_ID`); otherwise a new run is created,
-    nested under `parent_run_id` (default: `$REALIGN_PARENT_RUN_ID`) when given.
+    nested under `parent_run_id` (default: `$REALIGN_PARENT_RUN_ID`) when given. In a `dvc exp
+    run` with neither, `variant` (the whole params mapping) names the experiment's parent run,
+    which every stage of the experiment shares. After the stage, the numbers of its `headline`
+    metrics files go on the parent too.
     """
     if not cfg.enabled:
         yield Tracker()
@@ -128,11 +178,15 @@ def start_stage_run(
     conn = connect(cfg)
     run_id = run_id or os.environ.get(ENV_RUN_ID) or None
     parent_run_id = parent_run_id or os.environ.get(ENV_PARENT_RUN_ID) or None
-    tags = {**base_tags(stage, preset), **(extra_tags or {})}
+    grouped = not (run_id or parent_run_id) and variant is not None and ENV_EXP_NAME in os.environ
+    if grouped:
+        parent_run_id = _experiment_parent(conn, cfg, variant)
+    tags = base_tags(stage, preset)
     owns_run = run_id is None
     if run_id is None:
         run_id = _create(conn, cfg, stage, tags, parent_run_id)
     tracker = Tracker(conn.client, run_id, conn.uri, fallback=cfg.fallback_to_local)
+    parent = Tracker(conn.client, parent_run_id or "", conn.uri, fallback=cfg.fallback_to_local)
     if not owns_run:
         tracker.set_tags(tags)
     if params:
@@ -141,11 +195,26 @@ def start_stage_run(
     try:
         yield tracker
     except BaseException:
-        if owns_run:
-            tracker.terminate("FAILED", quiet=True)  # never hide the stage's own error
+        for run, owned in ((tracker, owns_run), (parent, grouped)):
+            if owned:
+                run.terminate("FAILED", quiet=True)  # never hide the stage's own error
         raise
+    if parent_run_id:
+        parent.log_metrics(_read_headline(headline))
     if owns_run:
         tracker.terminate("FINISHED")
+    if grouped:
+        parent.terminate("FINISHED")
+
+
+def _read_headline(paths: Sequence[Path]) -> dict[str, float]:
+    """The flat numbers of the headline metrics files that exist (`demo.macc`, ...)."""
+    import json
+
+    from realign_pipeline.headline import flatten
+
+    found = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
+    return {k: v for document in found for k, v in flatten(document).items()}
 
 
 def create_run(

@@ -17,6 +17,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from realign_pipeline.config.tracking import TrackingConfig
@@ -72,8 +73,16 @@ def flatten_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str
 
 
 def resolve_uri(cfg: TrackingConfig) -> str:
-    """The tracking URI in force: `MLFLOW_TRACKING_URI` from the environment, else `cfg.uri`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    """The tracking URI in force: `MLFLOW_TRACKING_URI` from the environment, else `cfg.uri`.
+
+    A relative sqlite path is taken from the workspace DVC runs for (`$DVC_ROOT`), so the
+    stages of `dvc exp run --temp`, which run in a copy, log to the workspace's store.
+    """
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.uri
+    prefix, root = "sqlite:///", os.environ.get("DVC_ROOT")
+    if root and uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(root, uri.removeprefix(prefix)).resolve())
+    return uri
 
 
 def tracking_errors() -> tuple[type[BaseException], ...]:
