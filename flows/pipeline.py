@@ -15,6 +15,7 @@ Run locally (ephemeral Prefect API, no server needed):
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -34,7 +35,8 @@ from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import StageName
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
-from realign_pipeline.tracking.registry import variant_params
+from realign_pipeline.tracking.lifecycle import variant_label
+from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
 from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import STAGE_TASKS, StageOutcome
@@ -56,11 +58,15 @@ def _stage_list(stages: Sequence[str]) -> str:
 
 
 def _run_name() -> str:
-    """Flow run name: what the run does, e.g. `tiny: ingest..evaluate (9 stages), force`."""
+    """Flow run name: what the run does, e.g. `tiny align.strategy=bce_only: default stages,
+    force`; a name typed in the run form (not Prefect's generated `adjective-animal`) is kept."""
     from prefect.runtime import flow_run
 
+    if flow_run.name and not re.fullmatch(r"[a-z]+-[a-z]+", flow_run.name):
+        return flow_run.name
     params = flow_run.parameters
-    name = f"{params.get('preset', 'tiny')}: {_stage_list(params.get('stages') or ())}"
+    label = " ".join([params.get("preset", "tiny"), *(params.get("overrides") or ())])
+    name = f"{label}: {_stage_list(params.get('stages') or ())}"
     return name + (", force" if params.get("force") else "")
 
 
@@ -149,18 +155,22 @@ PARENT_METRIC_STAGES = ("grpo", "align", "evaluate")
 
 def _open_parent_run(
     params: Params,
+    root: Path,
     commit: str,
     flow_run_id: str,
     stages: Sequence[str],
     force: bool,
 ) -> str | None:
-    """The flow's MLflow parent run, named `<preset> <short commit>`, with what defines it."""
+    """The flow's MLflow parent run, named `<preset> [<overrides>] <short commit>` (what differs
+    from the preset's file), with the params that define it."""
+    label = variant_label(root, params.model_dump(mode="json"))
     parent = create_run(
         params.tracking,
-        f"{params.preset} {commit[:7]}",
+        f"{label} {commit[:7]}",
         {
             "prefect.flow_run_id": flow_run_id,
             "realign.preset": params.preset,
+            VARIANT_TAG: label,
             "mlflow.source.git.commit": commit,
             "realign.stage": "pipeline",
         },
@@ -186,6 +196,7 @@ def realign_pipeline(
     review_mode: ReviewMode = "params",
     force: bool = False,
     repo: str = ".",
+    overrides: tuple[str, ...] = (),
 ) -> list[dict]:
     """Run the ReAlign stages through DVC with MLflow tracking; return the stages table.
 
@@ -201,13 +212,16 @@ def realign_pipeline(
         force: Recompute the stages even when DVC finds their inputs unchanged.
         repo: Checkout of this repository the flow works in (relative to the worker's
             working directory, which the deployments set to REALIGN_REPO).
+        overrides: Values that differ from the preset for this run, one `section.key=value`
+            each (e.g. align.strategy=bce_only, align.learning_rate=3e-4); checked against the
+            config before any stage runs. They name the run, its tags and its MLflow parent run.
     """
     logger = get_run_logger()
     root = Path(repo).resolve()
     flow_run_id, _ = _flow_run()
     with workspace_lock(root, holder=f"prefect flow run {flow_run_id}"):
-        if apply_preset(root, preset):
-            logger.info("params.yaml switched to preset %s", preset)
+        if apply_preset(root, preset, overrides):
+            logger.info("params.yaml rendered from preset %s %s", preset, " ".join(overrides))
         if review_mode != "params" and set_param(root, "review.mode", review_mode):
             logger.info("review.mode set to %s for this run", review_mode)
         params = load_params(root / "params.yaml")
@@ -215,8 +229,15 @@ def realign_pipeline(
         stages = tuple(s for s in dvc_stage_names(root) if not stages or s in stages)
         check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
         commit = git_commit(root)
-        tag_flow_run([f"preset:{params.preset}", f"commit:{commit[:7]}", f"force:{force}".lower()])
-        parent = _open_parent_run(params, commit, flow_run_id, stages, force)
+        tag_flow_run(
+            [
+                f"preset:{params.preset}",
+                *overrides,
+                f"commit:{commit[:7]}",
+                f"force:{force}".lower(),
+            ]
+        )
+        parent = _open_parent_run(params, root, commit, flow_run_id, stages, force)
         parent_tracker = tracker_for(params.tracking, parent)
         rows: list[dict] = []
         current = None

@@ -53,10 +53,11 @@ def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool
     """Make `preset` (with `key.sub=value` overrides) the active params: True when params.yaml
     changed.
 
-    Nothing changes when params.yaml already holds that preset (its `preset:` key) and there
-    are no overrides, so local edits survive. Otherwise params.yaml is rendered from
-    `presets/<preset>.yaml` (`git diff params.yaml` shows the switch), from any preset to any
-    other, tiny included.
+    Nothing changes when params.yaml already holds that preset (its `preset:` key), was not
+    rendered with overrides (its header) and there are none now, so local edits survive.
+    Otherwise params.yaml is rendered from `presets/<preset>.yaml` (`git diff params.yaml` shows
+    the switch), from any preset to any other, tiny included: a run without overrides after one
+    with them gets the preset's own values back.
     """
     import yaml
 
@@ -66,7 +67,9 @@ def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool
     target = repo / "params.yaml"
     current = target.read_text() if target.is_file() else ""
     overrides = list(overrides)
-    if not overrides and (yaml.safe_load(current) or {}).get("preset") == preset:
+    rendered_with_overrides = " --set " in current.partition("\n")[0]
+    same = (yaml.safe_load(current) or {}).get("preset") == preset
+    if not overrides and same and not rendered_with_overrides:
         return False
     text = render_params(repo, preset, overrides)
     if text == current:

@@ -184,7 +184,7 @@ def test_run_form_shows_each_parameter_with_its_description() -> None:
 
     schema = parameter_schema(realign_pipeline).model_dump()
     fields = schema["properties"]
-    assert list(fields) == ["preset", "stages", "review_mode", "force", "repo"]
+    assert list(fields) == ["preset", "stages", "review_mode", "force", "repo", "overrides"]
     assert all(field.get("description") for field in fields.values()), fields
     assert fields["preset"]["enum"] == ["tiny", "paper", "paper-aigcdetect", "paper-holmes"]
     assert fields["preset"]["default"] == "tiny"

@@ -117,6 +117,7 @@ def render_params(repo_root: Path, preset: str, overrides: Iterable[str] = ()) -
     """
     from realign_pipeline.config import apply_overrides, validate_params
 
+    overrides = list(overrides)
     source = Path(repo_root) / PRESETS_DIR / f"{preset}.yaml"
     if not source.is_file():
         known = ", ".join(list_presets(repo_root))
@@ -125,9 +126,10 @@ def render_params(repo_root: Path, preset: str, overrides: Iterable[str] = ()) -
     data = read_preset(source, rt.load)
     apply_overrides(data, overrides)
     out = io.StringIO()
+    sets = "".join(f" --set {o}" for o in overrides)  # flows.workspace reads them back
     out.write(
-        f"# Rendered from {PRESETS_DIR}/{preset}.yaml by `realign params render --preset {preset}`:"
-        "\n# edit the preset files, not this one, and render again.\n"
+        f"# Rendered from {PRESETS_DIR}/{preset}.yaml by `realign params render --preset {preset}"
+        f"{sets}`:\n# edit the preset files, not this one, and render again.\n"
     )
     rt.dump(data, out)
     text = out.getvalue()
