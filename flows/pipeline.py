@@ -34,6 +34,8 @@ from flows.workspace import apply_preset, set_param, workspace_lock
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import StageName
+from realign_pipeline.data.checks import raise_refusals
+from realign_pipeline.data.inspect import inspect_data
 from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
 from realign_pipeline.tracking.lifecycle import variant_label
 from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
@@ -228,6 +230,8 @@ def realign_pipeline(
         # dvc.yaml is the one list of stages, in DAG order; the run may pick a subset
         stages = tuple(s for s in dvc_stage_names(root) if not stages or s in stages)
         check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
+        if params.preset != "tiny" and "ingest" in stages:  # what ingest would refuse, now
+            raise_refusals(inspect_data(root / "data", params.ingest).findings)
         commit = git_commit(root)
         tag_flow_run(
             [

@@ -14,6 +14,7 @@ the accepted rows again after decoding (a pool can empty when every file fails t
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterable
@@ -23,6 +24,9 @@ from typing import Literal
 from realign_pipeline.config.ingest import IngestConfig
 from realign_pipeline.data.layouts import get_layout
 from realign_pipeline.data.scan import SIDE_FILE, Entry
+from realign_pipeline.errors import InputError
+
+logger = logging.getLogger(__name__)
 
 # CNNDetection's 20 LSUN categories (its README's `--classes`).
 LSUN_CATEGORIES = frozenset(
@@ -190,3 +194,18 @@ def check_scan(cfg: IngestConfig, scanned: dict[str, list[Entry]]) -> list[Findi
         if e.reject is None and e.label is not None
     )
     return findings + check_pools(cfg, counts, folders)
+
+
+def raise_refusals(findings: list[Finding]) -> None:
+    """Log the warnings; raise the first refusal as one line (the others counted).
+
+    Raises:
+        InputError: a finding is a refusal.
+    """
+    for finding in findings:
+        if finding.level == "warning":
+            logger.warning("source %s: %s", finding.source, finding.message)
+    refusals = [f.message for f in findings if f.level == "refusal"]
+    if refusals:
+        more = f" (and {len(refusals) - 1} more: `realign data inspect`)" if refusals[1:] else ""
+        raise InputError(refusals[0] + more)

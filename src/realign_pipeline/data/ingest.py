@@ -38,7 +38,7 @@ from typing import Any
 
 from realign_pipeline.atomic import atomic_dir, atomic_write_json
 from realign_pipeline.config.ingest import IngestConfig
-from realign_pipeline.data.checks import Finding, check_pools, check_scan, count_labels
+from realign_pipeline.data.checks import check_pools, check_scan, count_labels, raise_refusals
 from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_source
 from realign_pipeline.data.tables import (
     DUPLICATES_SCHEMA,
@@ -49,7 +49,7 @@ from realign_pipeline.data.tables import (
     write_table,
 )
 from realign_pipeline.data.validate import FileCheck, check_files
-from realign_pipeline.errors import InputError, MissingInputError
+from realign_pipeline.errors import MissingInputError
 from realign_pipeline.headline import flatten, ingest_headline
 from realign_pipeline.manifest import (
     DUPLICATES_FILE,
@@ -94,21 +94,6 @@ def scan_sources(root: Path, cfg: IngestConfig) -> tuple[dict[str, list[Entry]],
                 continue
             logger.info("source %s: %d files", source.name, len(scanned[source.name]))
     return scanned, missing
-
-
-def raise_refusals(findings: list[Finding]) -> None:
-    """Log the warnings; raise the first refusal as one line (the others counted).
-
-    Raises:
-        InputError: a finding is a refusal.
-    """
-    for finding in findings:
-        if finding.level == "warning":
-            logger.warning("source %s: %s", finding.source, finding.message)
-    refusals = [f.message for f in findings if f.level == "refusal"]
-    if refusals:
-        more = f" (and {len(refusals) - 1} more: `realign data inspect`)" if refusals[1:] else ""
-        raise InputError(refusals[0] + more)
 
 
 def _reject(entry: Entry, reason: str, detail: str, image_id: str | None = None) -> Row:
