@@ -7,7 +7,6 @@ open_clip before any lookup, so `create_clip("realign-tiny-vit", None, seed=0)` 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from torch import nn
 
 from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.detector.spec import FORMAT_VERSION, DetectorSpec, HeadSpec
+from realign_pipeline.digest import compute_sha256
 from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.model_configs import register_model_configs
 
@@ -42,14 +42,6 @@ class ClipBundle:
     model_config: dict[str, Any]
     preprocess: dict[str, Any]
     model_key: str
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 SIDECAR_CONFIG = "open_clip_config.json"  # open_clip's config beside hub / local-dir weights
@@ -96,7 +88,7 @@ def _resolve_weights(
     if path.is_file():
         chosen = _file_quick_gelu(path, model_name, quick_gelu, arch_default)
         # the activation changes the text tower too: it is part of the text cache's key
-        return chosen, f"{model_name}|file-sha256={_file_sha256(path)}|quick_gelu={chosen}"
+        return chosen, f"{model_name}|file-sha256={compute_sha256(path)}|quick_gelu={chosen}"
     tags = open_clip.list_pretrained_tags_by_model(model_name)
     raise ConfigError(
         f"align.pretrained={pretrained!r} is neither a pretrained tag of {model_name!r} "

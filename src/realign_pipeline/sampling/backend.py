@@ -7,9 +7,7 @@ completion each. `transformers_backend.py` batches them into one HF `generate` c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from realign_pipeline.prompts import build_messages
@@ -18,7 +16,6 @@ __all__ = [
     "Backend",
     "Generation",
     "GenerationSettings",
-    "fingerprint_model",
     "render_prompt",
 ]
 
@@ -67,21 +64,3 @@ def render_prompt(processor: Any, question: str, system_prompt: str | None) -> s
     """The chat-template text of one image question (`prompts.build_messages`, gen. prompt on)."""
     messages = build_messages(question, system_prompt, with_image=True)
     return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
-def fingerprint_model(name_or_path: str) -> str:
-    """A content hash of a local model folder, or the hub id itself.
-
-    Resume keeps earlier shards only when this matches, so retraining the model (same folder,
-    new weights) makes the stage start over instead of mixing texts of two models.
-    """
-    root = Path(name_or_path)
-    if not root.is_dir():
-        return f"hub:{name_or_path}"
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(chunk)
-    return f"sha256:{digest.hexdigest()}"

@@ -23,13 +23,14 @@ import pandas as pd
 
 from realign_pipeline.atomic import atomic_write_json
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
+from realign_pipeline.digest import identify_tree
 from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.headline import caption_headline, flatten, sample_headline
 from realign_pipeline.images import ImageRejected, load_image
 from realign_pipeline.manifest import image_path, read_manifest
 from realign_pipeline.prompts import DEFAULT_SYSTEM_PROMPT
 from realign_pipeline.results import StageResult
-from realign_pipeline.sampling.backend import Backend, GenerationSettings, fingerprint_model
+from realign_pipeline.sampling.backend import Backend, GenerationSettings
 from realign_pipeline.sampling.plan import (
     Batch,
     ShardSpec,
@@ -118,7 +119,9 @@ def _fingerprint(
     """What the stored rows depend on besides their key; a change invalidates the shards."""
     return {
         "task": task,
-        "model": fingerprint_model(model),
+        # retraining the model (same folder, new weights) starts the shards over; DVC's recorded
+        # md5 names a pipeline-built folder without re-reading it (16 GB for the 7B model)
+        "model": identify_tree(model) if Path(model).is_dir() else f"hub:{model}",
         "backend": cfg.backend,
         "questions": {qid: text for qid, text in questions},
         "system_prompt": settings.system_prompt,

@@ -12,12 +12,12 @@ local` (MLFLOW_TRACKING_URI pointing at the same store).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from realign_pipeline.digest import compute_sha256
 from realign_pipeline.tracking.server import flatten_params, tracking_errors
 from realign_pipeline.tracking.tracker import Tracker
 
@@ -53,17 +53,6 @@ def variant_params(sections: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
             for section, values in sections.items()
         }
     )
-
-
-def detector_fingerprint(detector_dir: Path) -> str:
-    """SHA-256 over the detector folder's files (names and bytes, sorted): its identity."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in Path(detector_dir).rglob("*") if p.is_file()):
-        digest.update(path.relative_to(detector_dir).as_posix().encode() + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 def _lineage_from_runs(tracker: Tracker) -> dict[str, str]:
@@ -114,7 +103,7 @@ def register_detector(
             **lineage,
             **params,
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
-            FINGERPRINT_TAG: detector_fingerprint(detector_dir),
+            FINGERPRINT_TAG: compute_sha256(detector_dir),
             **_lineage_from_runs(tracker),
         }
         source, model_id = model_uri, None
@@ -163,7 +152,7 @@ def record_evaluation(
     """
     if not tracker.active:
         return None
-    fingerprint = detector_fingerprint(detector_dir)
+    fingerprint = compute_sha256(detector_dir)
     try:
         client = tracker.client
         found = client.search_model_versions(
