@@ -29,12 +29,6 @@ def test_presets_load(preset: str) -> None:
     assert params.tracking.experiment == "realign"
 
 
-def test_paper_preset_differs_from_tiny_only_in_values() -> None:
-    tiny = yaml.safe_load((REPO / "params.yaml").read_text())
-    paper = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
-    assert set(tiny) == set(paper)
-
-
 def _write(tmp_path: Path, mutate) -> Path:
     data = yaml.safe_load((REPO / "params.yaml").read_text())
     mutate(data)

@@ -6,13 +6,31 @@ fails at load time instead of being silently ignored.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Section(BaseModel):
     """Frozen, strict-keys base for one params.yaml section."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class PixelBounds(Section):
+    """Qwen2.5-VL's image processor bounds (grpo, sample, caption, tiny_models)."""
+
+    min_pixels: int = Field(ge=28 * 28, description="Lower bound on pixels per image (28*28).")
+    max_pixels: int = Field(
+        ge=28 * 28,
+        description="Upper bound on pixels per image; one image token per 28x28 block, so it "
+        "bounds prompt length and memory (Qwen default 12845056; 56*56 = 3136 -> 4 tokens). "
+        "Keep grpo, sample and caption equal: the model sees images as it was trained.",
+    )
+
+    @model_validator(mode="after")
+    def _check_pixels(self) -> PixelBounds:
+        if self.min_pixels > self.max_pixels:
+            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
+        return self
 
 
 class LoraConfig(Section):

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from realign_pipeline.config.base import LoraConfig, Section
+from realign_pipeline.config.base import LoraConfig, PixelBounds, Section
 
 
 class GRPOLoraConfig(LoraConfig):
@@ -68,7 +68,7 @@ class LauncherConfig(Section):
 _STAGE_KEYS = ("output_dir", "seed", "data_seed", "report_to", "run_name")
 
 
-class GRPOConfig(Section):
+class GRPOConfig(PixelBounds):
     """AIGI-R1: GRPO training of the VLM with TRL (paper: Qwen2.5-VL-7B, lr 1e-6, beta 0.04).
 
     The fields below are ours; every other key of the section is a `trl.GRPOConfig` field under
@@ -86,12 +86,6 @@ class GRPOConfig(Section):
     )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         description="Weight dtype the model is loaded in."
-    )
-    min_pixels: int = Field(ge=28 * 28, description="Image processor lower bound on pixels.")
-    max_pixels: int = Field(
-        ge=28 * 28,
-        description="Image processor upper bound on pixels; one image token per 28x28 block, so "
-        "this drives sequence length and memory (Qwen default 12845056; 1003520 = 1280 tokens).",
     )
     use_system_prompt: bool = Field(
         description="Prepend prompts.DEFAULT_SYSTEM_PROMPT (the paper's detail-seeking prompt)."
@@ -113,9 +107,7 @@ class GRPOConfig(Section):
         return dict(self.model_extra or {})
 
     @model_validator(mode="after")
-    def _check(self) -> GRPOConfig:
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
+    def _check_trl_keys(self) -> GRPOConfig:
         from realign_pipeline.config.trl_fields import trl_grpo_fields
 
         fields = trl_grpo_fields()

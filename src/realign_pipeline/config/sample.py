@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from realign_pipeline.config.base import Section
+from realign_pipeline.config.base import PixelBounds, Section
 
 
 class QuestionConfig(Section):
@@ -37,7 +37,7 @@ class VllmConfig(Section):
     limit_images_per_prompt: int = Field(ge=1, description="Images per request (we send one).")
 
 
-class GenerationConfig(Section):
+class GenerationConfig(PixelBounds):
     """Generation settings shared by `sample` and `caption`."""
 
     backend: Literal["transformers", "vllm"] = Field(
@@ -88,22 +88,7 @@ class GenerationConfig(Section):
         "with vLLM; 1 on CPU); N > 1 on CUDA pins worker i to its GPU(s) with "
         "CUDA_VISIBLE_DEVICES. The table does not depend on it."
     )
-    min_pixels: int = Field(
-        ge=28 * 28, description="Image processor lower bound on pixels per image (28*28 = 784)."
-    )
-    max_pixels: int = Field(
-        ge=28 * 28,
-        description="Image processor upper bound on pixels per image, for both backends (vLLM "
-        "gets it as mm_processor_kwargs); one image token per 28x28 block, so it bounds prompt "
-        "length and memory (Qwen default 12845056; keep it equal to grpo.max_pixels).",
-    )
     vllm: VllmConfig
-
-    @model_validator(mode="after")
-    def _check_pixels(self) -> GenerationConfig:
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
-        return self
 
     @field_validator("seeds")
     @classmethod

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from realign_pipeline.config.base import Section
+from realign_pipeline.config.base import PixelBounds
 
 
-class TinyModelsConfig(Section):
+class TinyModelsConfig(PixelBounds):
     """The tiny Qwen2.5-VL built offline by `realign tiny-models` (random weights, tiny BPE).
 
     Same architecture class and files as a hub snapshot, only small: tests and the tiny preset
@@ -36,14 +36,6 @@ class TinyModelsConfig(Section):
     vision_hidden_size: int = Field(gt=0, description="Vision transformer width (7B: 1280).")
     vision_heads: int = Field(gt=0, description="Vision attention heads (7B: 16).")
     vision_intermediate_size: int = Field(gt=0, description="Vision MLP inner size (7B: 3420).")
-    min_pixels: int = Field(
-        ge=28 * 28, description="Image processor lower bound on pixels per image (28*28 = 784)."
-    )
-    max_pixels: int = Field(
-        ge=28 * 28,
-        description="Image processor upper bound on pixels per image; each 28x28 block is one "
-        "image token, so this bounds the prompt length (56*56 = 3136 -> at most 4 tokens).",
-    )
 
     @model_validator(mode="after")
     def _check_shapes(self) -> TinyModelsConfig:
@@ -63,6 +55,4 @@ class TinyModelsConfig(Section):
                 f"vision_hidden_size ({self.vision_hidden_size}) must be divisible by "
                 f"vision_heads ({self.vision_heads})"
             )
-        if self.min_pixels > self.max_pixels:
-            raise ValueError(f"min_pixels ({self.min_pixels}) > max_pixels ({self.max_pixels})")
         return self
