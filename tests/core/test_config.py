@@ -83,6 +83,7 @@ def test_parse_override_parses_yaml_values() -> None:
     assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
     assert parse_override("a=null") == (["a"], None)
     assert parse_override("a.b=text") == (["a", "b"], "text")
+    assert parse_override("a=2e-4") == (["a"], 2e-4)  # YAML 1.2: a number, not a string
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:

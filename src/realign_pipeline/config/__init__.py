@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.config.base import Section
@@ -60,7 +61,8 @@ class Params(Section):
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split `key.sub=value` into its key path and a YAML-parsed value.
+    """Split `key.sub=value` into its key path and a YAML 1.2 value (`1e-4` is a number, as
+    TRL and DVC read it; PyYAML's YAML 1.1 would make it a string).
 
     Raises:
         ConfigError: when there is no `=` or the key is empty.
@@ -72,8 +74,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"override {text!r}: expected KEY.SUB=VALUE, e.g. align.learning_rate=1e-4"
         )
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as exc:
+        value = YAML(typ="safe", pure=True).load(raw) if raw.strip() else ""
+    except YAMLError as exc:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({exc})") from exc
     return key.split("."), value
 
