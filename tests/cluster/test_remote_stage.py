@@ -4,10 +4,10 @@ The parent is a fresh copy of this repository with the demo data; the "pod" is a
 it that the parent then moves past (one more commit), so the pod has to fetch the commit. A moto
 S3 server on 127.0.0.1 is the DVC remote (`pipeline.dvc_remote`, left uncommitted in the parent's
 params.yaml so that it has to travel), a real `prefect server` runs the `realign-stage/gpu-24gb`
-deployment of deploy/prefect.yaml on a process pool of that name, served by a `prefect worker`
-in the pod clone. The parent's `realign-pipeline` flow dispatches `ingest` there with
-`run_deployment`; afterwards the parent holds the pod's outputs byte for byte, the same dvc.lock
-entry, and `dvc status` finds the stage and its inputs up to date.
+deployment of deploy/prefect-cluster.yaml on a process pool of that name, served by a
+`prefect worker` in the pod clone. The parent's `realign-pipeline` flow dispatches `ingest` there
+with `run_deployment`; afterwards the parent holds the pod's outputs byte for byte, the same
+dvc.lock entry, and `dvc status` finds the stage and its inputs up to date.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
     set_param(parent, "pipeline.stage_deployments", {"ingest": DEPLOYMENT})
 
     sh(pod, "prefect", "work-pool", "create", "gpu-24gb", "--type", "process", env=pod_env)
-    sh(pod, "prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml",
+    sh(pod, "prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect-cluster.yaml",
         "-n", "gpu-24gb", env=pod_env)  # fmt: skip
     run = (
         "import json; from flows.pipeline import realign_pipeline; "
