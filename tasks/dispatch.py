@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks.dvc_runner import _paths, stage_spec
+from tasks.dvc_runner import stage_deps, stage_spec
 
 STATE_FILES = ("params.yaml", "dvc.lock")
 REMOTE_NAME = "override"  # the `.dvc/config.local` remote that pipeline.dvc_remote sets
@@ -213,7 +213,7 @@ def input_targets(repo: Path, stage: str) -> list[str]:
         DispatchError: a dep is another stage's uncached output, which no remote holds.
     """
     targets = set()
-    for dep in _paths(stage_spec(repo, stage).get("deps", [])):
+    for dep in stage_deps(repo, stage):
         dep = dep.rstrip("/")
         for out, cached in dvc_tracked_outputs(repo):
             if dep == out or dep.startswith(out + "/") or out.startswith(dep + "/"):

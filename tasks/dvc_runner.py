@@ -24,6 +24,23 @@ import yaml
 from realign_pipeline.headline import flatten
 from tasks.dvc_repro import EXIT_TRANSIENT
 
+__all__ = [
+    "FORCE_ENV",
+    "PROGRESS_ENV",
+    "RESULT_ENV",
+    "DvcRun",
+    "StageFailedError",
+    "TransientStageError",
+    "dvc_stage_names",
+    "out_of_date",
+    "run_dvc_stage",
+    "stage_deps",
+    "stage_lock_hash",
+    "stage_metrics",
+    "stage_outputs",
+    "stage_spec",
+]
+
 PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
 RESULT_ENV = "REALIGN_RESULT_FILE"  # the `realign` command writes its StageResult JSON there
 FORCE_ENV = "REALIGN_FORCE"  # set: the command discards resumable state (flow `force`)
@@ -91,6 +108,11 @@ def stage_metrics(repo: Path, stage: str) -> dict[str, float]:
 def stage_outputs(repo: Path, stage: str) -> list[str]:
     """The stage's `outs:` paths from dvc.yaml."""
     return _paths(stage_spec(repo, stage).get("outs", []))
+
+
+def stage_deps(repo: Path, stage: str) -> list[str]:
+    """The stage's `deps:` paths from dvc.yaml."""
+    return _paths(stage_spec(repo, stage).get("deps", []))
 
 
 def stage_lock_hash(repo: Path, stage: str) -> str:

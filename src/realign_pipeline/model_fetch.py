@@ -17,19 +17,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.hub import download_hint, downloads_enabled, is_local_model
 from realign_pipeline.results import StageResult
 
-__all__ = [
-    "ModelDownload",
-    "download_hint",
-    "downloads_enabled",
-    "fetch_models",
-    "plan_downloads",
-]
+__all__ = ["KNOWN_SIZES", "ModelDownload", "fetch_models", "plan_downloads"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,30 +38,7 @@ KNOWN_SIZES = {
     "timm/vit_large_patch14_clip_224.openai": 1_710_000_000,
 }
 
-_FALSE = ("", "0", "false", "no", "off")
 _OPEN_CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-
-
-def downloads_enabled() -> bool:
-    """False when `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) turns hub access off."""
-    return all(
-        os.environ.get(name, "0").strip().lower() in _FALSE
-        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
-def download_hint(params_path: str = "presets/paper.yaml") -> str:
-    """How to download the missing models from the shell the user is in."""
-    cache = os.environ.get("HF_HOME") or "~/.cache/huggingface"
-    if downloads_enabled():
-        how = f"`realign fetch-models --params {params_path}`"
-    else:
-        how = (
-            "downloads are off in this shell (HF_HUB_OFFLINE=1, set by scripts/env.sh); run "
-            f"`HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 realign fetch-models --params "
-            f"{params_path}` (or open the shell with `REALIGN_DOWNLOADS=1 source scripts/env.sh`)"
-        )
-    return f"{how}; models go to the cache under HF_HOME ({cache}), set it to a persistent disk"
 
 
 @dataclass(frozen=True)
@@ -80,7 +52,6 @@ class ModelDownload:
     size_bytes: int | None = None
     size_source: str = "unknown"  # "hub" (file metadata) | "table" (KNOWN_SIZES) | "unknown"
     cached: bool = False
-    files: tuple[str, ...] = field(default=())
 
     def describe(self) -> str:
         """One line: name, size and its source, whether cached, and which params use it."""
@@ -91,8 +62,6 @@ class ModelDownload:
 
 
 def _is_local(name: str) -> bool:
-    from realign_pipeline.models.vlm import is_local_model
-
     return is_local_model(name) or name.endswith((".pt", ".bin", ".safetensors"))
 
 
@@ -109,9 +78,7 @@ def plan_downloads(
         ConfigError: an open_clip tag that open_clip does not know for the architecture.
     """
     found: dict[str, ModelDownload] = {}
-    for key, name in vlms:
-        if not _is_local(name):
-            _add(found, ModelDownload("vlm", name, name, (key,)))
+    wanted = [("vlm", key, name, name) for key, name in vlms if not _is_local(name)]
     for key, arch, tag in clips:
         if tag is None or _is_local(tag):
             continue
@@ -123,37 +90,32 @@ def plan_downloads(
                 f"{key}: open_clip has no hub weights for {arch!r} tag {tag!r}; tags: "
                 f"{', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'}"
             )
-        repo = cfg["hf_hub"].strip("/")
-        _add(found, ModelDownload("open_clip", f"{arch}/{tag}", repo, (key,)))
+        wanted.append(("open_clip", key, f"{arch}/{tag}", cfg["hf_hub"].strip("/")))
+    for kind, key, name, repo in wanted:
+        used_by = (*found[name].used_by, key) if name in found else (key,)
+        found[name] = ModelDownload(kind, name, repo, used_by)
     return [_with_metadata(item) for item in found.values()]
 
 
-def _add(found: dict[str, ModelDownload], item: ModelDownload) -> None:
-    if item.name in found:
-        old = found[item.name]
-        item = ModelDownload(old.kind, old.name, old.repo_id, (*old.used_by, *item.used_by))
-    found[item.name] = item
-
-
 def _with_metadata(item: ModelDownload) -> ModelDownload:
-    size, source, files = KNOWN_SIZES.get(item.repo_id), "table", ()
+    size, source = KNOWN_SIZES.get(item.repo_id), "table"
     if downloads_enabled():
         try:
             from huggingface_hub import HfApi
 
             info = HfApi().model_info(item.repo_id, files_metadata=True)
-            siblings = [s for s in info.siblings or [] if s.size is not None]
+            sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
             if item.kind == "open_clip":  # open_clip fetches one weights file, in this order
-                names = {s.rfilename: s for s in siblings}
-                siblings = [names[n] for n in _OPEN_CLIP_FILES if n in names][:1]
-            size, source = sum(s.size for s in siblings), "hub"
-            files = tuple(s.rfilename for s in siblings)
+                sizes = {n: sizes[n] for n in _OPEN_CLIP_FILES if n in sizes}
+                sizes = dict(list(sizes.items())[:1])
+            size, source = sum(sizes.values()), "hub"
         except OSError as exc:  # hub errors (HTTP, connection, offline) are OSErrors
             logger.warning("no hub metadata for %s (%s); using the table", item.repo_id, exc)
-    if size is None:
-        source = "unknown"
-    return ModelDownload(
-        item.kind, item.name, item.repo_id, item.used_by, size, source, _is_cached(item), files
+    return replace(
+        item,
+        size_bytes=size,
+        size_source="unknown" if size is None else source,
+        cached=_is_cached(item),
     )
 
 
@@ -185,30 +147,16 @@ def fetch_models(
     missing = [item for item in plan if not item.cached]
     if missing and not dry_run and not downloads_enabled():
         raise InputError(f"{len(missing)} model(s) to download, but {download_hint(params_path)}")
-    fetched: dict[str, str] = {}
-    if not dry_run:
-        for item in missing:
-            fetched[item.name] = _download(item)
-    total = sum(item.size_bytes or 0 for item in missing)
+    fetched = {} if dry_run else {item.name: _download(item) for item in missing}
     return StageResult(
         stage="fetch_models",
         outputs=fetched,
         counts={"models": len(plan), "to_download": len(missing), "fetched": len(fetched)},
-        metrics={"download_gb": round(total / 1e9, 2)},
+        metrics={"download_gb": round(sum(m.size_bytes or 0 for m in missing) / 1e9, 2)},
         extra={
             "dry_run": dry_run,
             "cache": os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface"),
-            "models": [
-                {
-                    "name": m.name,
-                    "repo_id": m.repo_id,
-                    "used_by": list(m.used_by),
-                    "size_gb": None if m.size_bytes is None else round(m.size_bytes / 1e9, 2),
-                    "size_source": m.size_source,
-                    "cached": m.cached,
-                }
-                for m in plan
-            ],
+            "models": [{**asdict(m), "used_by": list(m.used_by)} for m in plan],
         },
     )
 

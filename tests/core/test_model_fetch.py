@@ -12,12 +12,8 @@ import pytest
 from realign_pipeline.cli import main
 from realign_pipeline.config import load_params
 from realign_pipeline.errors import ConfigError, InputError
-from realign_pipeline.model_fetch import (
-    KNOWN_SIZES,
-    downloads_enabled,
-    fetch_models,
-    plan_downloads,
-)
+from realign_pipeline.hub import downloads_enabled
+from realign_pipeline.model_fetch import KNOWN_SIZES, fetch_models, plan_downloads
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TURN_ON = "HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 realign fetch-models"

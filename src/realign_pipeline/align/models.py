@@ -20,6 +20,7 @@ from realign_pipeline.config.align import AlignConfig
 from realign_pipeline.detector.spec import FORMAT_VERSION, DetectorSpec, HeadSpec
 from realign_pipeline.digest import compute_sha256
 from realign_pipeline.errors import ConfigError, InputError
+from realign_pipeline.hub import download_hint
 from realign_pipeline.model_configs import register_model_configs
 
 logger = logging.getLogger(__name__)
@@ -152,8 +153,6 @@ def create_clip(
             model_name, pretrained=pretrained, force_quick_gelu=quick_gelu, weights_only=True
         )
     except RuntimeError as exc:
-        from realign_pipeline.model_fetch import download_hint
-
         raise InputError(
             f"could not load weights {pretrained!r} for {model_name!r}: {exc}. Give a checkpoint "
             f"file path, or fetch the weights: {download_hint()}"

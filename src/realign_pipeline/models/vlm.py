@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from realign_pipeline.errors import ConfigError, InputError, MissingInputError
+from realign_pipeline.hub import download_hint, downloads_enabled, is_local_model
 
-__all__ = ["DTYPES", "is_local_model", "load_processor", "load_vlm", "resolve_dtype"]
+__all__ = ["DTYPES", "load_processor", "load_vlm", "resolve_dtype"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ def resolve_dtype(name: str) -> Any:
     return getattr(torch, name)
 
 
-def is_local_model(name_or_path: str | Path) -> bool:
-    """True when `name_or_path` names a local folder rather than a hub id."""
-    text = str(name_or_path)
-    return Path(text).exists() or text.startswith((".", "/", "~")) or text.count("/") > 1
-
-
 def _check_source(name_or_path: str | Path) -> str:
     text = str(name_or_path)
     if is_local_model(text):
@@ -56,8 +51,6 @@ def _check_source(name_or_path: str | Path) -> str:
 
 
 def _offline_hint(name: str, exc: Exception) -> InputError:
-    from realign_pipeline.model_fetch import download_hint, downloads_enabled
-
     where = "the hub" if downloads_enabled() else "the local hub cache (HF_HUB_OFFLINE=1)"
     return InputError(
         f"cannot load model {name!r}: no local folder of that name, and not found in {where} "
