@@ -39,7 +39,7 @@ from typing import Any
 from realign_pipeline.atomic import atomic_dir, atomic_write_json
 from realign_pipeline.config.ingest import IngestConfig
 from realign_pipeline.data.checks import check_pools, check_scan, count_labels, raise_refusals
-from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_source
+from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_sources
 from realign_pipeline.data.tables import (
     DUPLICATES_SCHEMA,
     LEAKAGE_SCHEMA,
@@ -72,27 +72,22 @@ SIDE_FILES_FILE = "side_files.parquet"
 Row = dict[str, Any]
 
 
-def scan_sources(root: Path, cfg: IngestConfig) -> tuple[dict[str, list[Entry]], list[str]]:
-    """Entries per source name (train sources first, in params order) and the optional
-    benchmarks whose folder is missing (skipped with a warning).
+def _scan_all(root: Path, cfg: IngestConfig) -> tuple[dict[str, list[Entry]], list[str]]:
+    """Entries per source (scan_sources) and the optional benchmarks skipped as missing.
 
     Raises:
-        MissingInputError: a train source or a required benchmark does not exist.
+        RealignError: a source could not be scanned (missing, outside the data root, bad CSV),
+            unless it is an optional benchmark whose folder is missing.
     """
-    extensions = frozenset(cfg.extensions)
-    scanned: dict[str, list[Entry]] = {}
-    missing: list[str] = []
-    for key, sources in (("train_sources", cfg.train_sources), ("benchmarks", cfg.benchmarks)):
-        for i, source in enumerate(sources):
-            try:
-                scanned[source.name] = scan_source(root, source, f"ingest.{key}[{i}]", extensions)
-            except MissingInputError as exc:
-                if source.required:
-                    raise
-                logger.warning("optional benchmark %s skipped: %s", source.name, exc)
-                missing.append(source.name)
-                continue
-            logger.info("source %s: %d files", source.name, len(scanned[source.name]))
+    scanned, errors = scan_sources(root, cfg)
+    optional = {s.name for s in cfg.benchmarks if not s.required}
+    missing = [n for n, e in errors.items() if n in optional and isinstance(e, MissingInputError)]
+    for name, exc in errors.items():
+        if name not in missing:
+            raise exc
+        logger.warning("optional benchmark %s skipped: %s", name, exc)
+    for name, entries in scanned.items():
+        logger.info("source %s: %d files", name, len(entries))
     return scanned, missing
 
 
@@ -421,7 +416,7 @@ def run_ingest(
             "with `realign demo-data`)"
         )
     root = Path(data_root).resolve()
-    scanned, missing = scan_sources(root, cfg)
+    scanned, missing = _scan_all(root, cfg)
     raise_refusals(check_scan(cfg, scanned))
     accepted, rejected, side_files = _validate(root, scanned, cfg)
 

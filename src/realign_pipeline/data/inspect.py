@@ -20,8 +20,8 @@ from typing import Any
 from realign_pipeline.config.ingest import IngestConfig, SourceConfig
 from realign_pipeline.data.checks import Finding, check_scan
 from realign_pipeline.data.layouts import get_layout
-from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_source
-from realign_pipeline.errors import MissingInputError, RealignError
+from realign_pipeline.data.scan import SIDE_FILE, Entry, scan_sources
+from realign_pipeline.errors import MissingInputError
 from realign_pipeline.manifest import LABEL_NAMES
 
 
@@ -120,29 +120,21 @@ def inspect_data(data_root: str | Path, cfg: IngestConfig) -> DataReport:
     if not Path(data_root).is_dir():
         raise MissingInputError(f"data root not found: {str(data_root)!r} (pass --data-root)")
     root = Path(data_root).resolve()
-    extensions = frozenset(cfg.extensions)
-    reports, findings, scanned = [], [], {}
-    for role, key, sources in (
-        ("train", "train_sources", cfg.train_sources),
-        ("benchmark", "benchmarks", cfg.benchmarks),
-    ):
-        for i, source in enumerate(sources):
-            pattern = get_layout(source.layout).pattern
-            head = (source.name, role, source.layout, source.path, pattern)
-            try:
-                entries = scan_source(root, source, f"ingest.{key}[{i}]", extensions)
-            except MissingInputError as exc:
-                optional = role == "benchmark" and not source.required
-                level = "warning" if optional else "refusal"
-                note = " (optional: skipped)" if optional else ""
-                findings.append(Finding(level, source.name, f"{exc}{note}"))
-                reports.append(SourceReport(*head, "missing"))
-                continue
-            except RealignError as exc:
-                findings.append(Finding("refusal", source.name, str(exc)))
-                reports.append(SourceReport(*head, "unusable"))
-                continue
-            scanned[source.name] = entries
-            reports.append(_source_report(source, role, entries))
+    scanned, errors = scan_sources(root, cfg)
+    reports, findings = [], []
+    roles = [("train", s) for s in cfg.train_sources] + [("benchmark", s) for s in cfg.benchmarks]
+    for role, source in roles:
+        pattern = get_layout(source.layout).pattern
+        head = (source.name, role, source.layout, source.path, pattern)
+        exc = errors.get(source.name)
+        if exc is None:
+            reports.append(_source_report(source, role, scanned[source.name]))
+            continue
+        missing = isinstance(exc, MissingInputError)
+        optional = missing and not source.required
+        level = "warning" if optional else "refusal"
+        note = " (optional: skipped)" if optional else ""
+        findings.append(Finding(level, source.name, f"{exc}{note}"))
+        reports.append(SourceReport(*head, "missing" if missing else "unusable"))
     findings += check_scan(cfg, scanned)
     return DataReport(str(root), reports, findings)

@@ -20,9 +20,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from realign_pipeline.config.ingest import SourceConfig
+from realign_pipeline.config.ingest import IngestConfig, SourceConfig
 from realign_pipeline.data.layouts import LABEL_FOLDERS, get_layout
-from realign_pipeline.errors import ConfigError, InputError, MissingInputError
+from realign_pipeline.errors import ConfigError, InputError, MissingInputError, RealignError
 from realign_pipeline.paths import PathEscapeError, resolve_within
 
 # The label values a CSV may use (compared lower case).
@@ -294,3 +294,22 @@ def scan_source(
     if source.categories is not None:
         entries = _select_categories(entries, source, key)
     return entries
+
+
+def scan_sources(
+    data_root: Path, cfg: IngestConfig
+) -> tuple[dict[str, list[Entry]], dict[str, RealignError]]:
+    """Entries per source name (train sources first, in params order), and the error of each
+    source that could not be scanned (`scan_source`'s errors; the caller decides)."""
+    extensions = frozenset(cfg.extensions)
+    scanned: dict[str, list[Entry]] = {}
+    errors: dict[str, RealignError] = {}
+    for key, sources in (("train_sources", cfg.train_sources), ("benchmarks", cfg.benchmarks)):
+        for i, source in enumerate(sources):
+            try:
+                scanned[source.name] = scan_source(
+                    data_root, source, f"ingest.{key}[{i}]", extensions
+                )
+            except RealignError as exc:
+                errors[source.name] = exc
+    return scanned, errors
