@@ -63,10 +63,11 @@ def ingest_headline(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def grpo_headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """Greedy accuracy and format rate on val after training (and before, when measured)."""
-    return _pick(
-        metrics, ("eval_accuracy", "eval_format_rate", "baseline_accuracy", "train_reward")
-    )
+    """The VLM's greedy accuracy and format rate on val after training (and before, when
+    measured), under `grpo` (`grpo.eval_accuracy`): beside the detector's numbers on a parent run
+    they say whose they are."""
+    keys = ("eval_accuracy", "eval_format_rate", "baseline_accuracy", "train_reward")
+    return {"grpo": _pick(metrics, keys)}
 
 
 def sample_headline(metrics: Mapping[str, Any], counts: Mapping[str, int]) -> dict[str, Any]:

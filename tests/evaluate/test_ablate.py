@@ -177,16 +177,16 @@ def test_comparison_table_has_our_macc_and_the_papers(tmp_path: Path) -> None:
         "paper mAcc ultrasynth",  # beside the benchmark the paper measured, only there
         "definition",
     ]
-    assert table["mAcc ultrasynth"].iloc[0] == pytest.approx(81.25)
+    assert table["mAcc ultrasynth"].iloc[0] == pytest.approx(0.8125)  # fractions, as metrics
     robust = build_comparison(variants, metrics, condition="jpeg_q75", **kwargs)
-    assert robust["mAcc ultrasynth"].iloc[0] == pytest.approx(50.0)
+    assert robust["mAcc ultrasynth"].iloc[0] == pytest.approx(0.5)
     assert pd.isna(table["mAcc ultrasynth"].iloc[1])
-    assert table["paper mAcc ultrasynth"].tolist() == [97.09, 91.33]
+    assert table["paper mAcc ultrasynth"].tolist() == [0.9709, 0.9133]
     header = comparison_header("paper-holmes", kwargs["benchmarks"], "none")
     markdown = render_comparison(table, header)
     assert "trained on the AIGI-Holmes training set" in markdown
-    assert "| text | full | n/a | 81.25 | 97.09 |" in markdown
-    assert "| text | label_only | n/a | n/a | 91.33 |" in markdown
+    assert "| text | full | n/a | 0.8125 | 0.9709 |" in markdown
+    assert "| text | label_only | n/a | n/a | 0.9133 |" in markdown
     assert "- `text/full`: text = " in markdown
     csv_path, md_path = write_comparison(table, tmp_path / "abl", "text", header)
     assert pd.read_csv(csv_path)["variant"].tolist() == ["full", "label_only"]

@@ -205,12 +205,12 @@ def test_ablate_cli_runs_missing_experiments_then_reuses_them(
     # joint_full, the pipeline's own configuration: one experiment, run once
     assert printed["counts"] == {"ran": 2, "skipped": 1, "failed": 0}
     assert printed["experiments"]["training/joint_full"] == printed["experiments"]["text/full"]
-    assert "| text | full | 75.00 |" in captured.err  # the table, printed
+    assert "| text | full | 0.7500 |" in captured.err  # the table, printed
     table = (out / "all.md").read_text()
     # the tiny preset is not the paper's ablation protocol: no paper numbers beside ours
-    assert "Paper numbers not shown" in table and "97.09" not in table
-    assert "| text | label_only | 50.00 |" in table
-    assert "| training | joint_full | 75.00 |" in table
+    assert "Paper numbers not shown" in table and "0.9709" not in table
+    assert "| text | label_only | 0.5000 |" in table
+    assert "| training | joint_full | 0.7500 |" in table
     assert "- `text/label_only`: text = " in table  # each row says what it does
     assert (out / "all.csv").read_text().splitlines()[0] == "table,variant,mAcc demo,definition"
     workspace = yaml.safe_load((repo / "params.yaml").read_text())

@@ -105,7 +105,7 @@ def test_two_ranks_under_accelerate_train_and_only_main_writes(
     ranks = {p.name for p in checkpoint.glob("rng_state_*.pth")}
     assert ranks == {"rng_state_0.pth", "rng_state_1.pth"}
     assert "rank 1: trained and saved" in proc.stderr
-    assert "eval_format_rate" in json.loads((tmp_path / "grpo.json").read_text())
+    assert "eval_format_rate" in json.loads((tmp_path / "grpo.json").read_text())["grpo"]
     runs = mlflow.MlflowClient(f"sqlite:///{db}").search_runs(
         [e.experiment_id for e in mlflow.MlflowClient(f"sqlite:///{db}").search_experiments()]
     )

@@ -64,9 +64,9 @@ def test_full_run_writes_model_metrics_and_checkpoint(full_run) -> None:
     tmp, result, _ = full_run
     metrics = json.loads((tmp / "grpo.json").read_text())
     assert metrics == grpo_headline(result.metrics)  # the headline only, no timings
-    assert {"train_reward", "eval_accuracy", "eval_format_rate"} <= set(metrics)
-    assert "train_step_time_s" not in metrics and "train_step_time_s" in result.metrics
-    assert metrics["eval_format_rate"] > 0  # the cold start + GRPO model writes the tag format
+    assert {"train_reward", "eval_accuracy", "eval_format_rate"} <= set(metrics["grpo"])
+    assert "train_step_time_s" not in metrics["grpo"] and "train_step_time_s" in result.metrics
+    assert metrics["grpo"]["eval_format_rate"] > 0  # the cold start + GRPO model writes tags
     assert result.counts["train_images"] == 16 and result.counts["val_images"] == 4
     assert (tmp / "out" / "model.safetensors").is_file()
     assert (tmp / "out" / "tokenizer.json").is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,13 @@ def test_pixel_bounds_override(tiny_vlm_dir: Path) -> None:
     _, processor = load_vlm(tiny_vlm_dir, min_pixels=784, max_pixels=784)
     assert processor.image_processor.size["longest_edge"] == 784  # Qwen's name for max_pixels
     assert processor.image_processor.size["shortest_edge"] == 784
+    # the bounds are the processor's own size, not per-call kwargs: no FutureWarning per call
+    from PIL import Image
+
+    image, text = Image.new("RGB", (56, 56)), "<|vision_start|><|image_pad|><|vision_end|>x"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        processor(images=[image], text=[text], return_tensors="pt")
 
 
 def test_missing_folder_names_the_fix(tmp_path: Path) -> None:

@@ -51,7 +51,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of an ablation table: what it does, its overrides and the paper's mAcc (percent)."""
+    """One row of an ablation table: what it does, its overrides and the paper's mAcc (percent,
+    as the paper prints it; the comparison shows it as a fraction like ours)."""
 
     table: str
     name: str
@@ -242,11 +243,6 @@ def find_experiment(
     return None
 
 
-def _macc(metrics: Mapping[str, Any] | None, bench: str, condition: str) -> float | None:
-    value = eval_macc(metrics, bench, condition)
-    return None if value is None else 100.0 * value
-
-
 def shows_paper_numbers(preset: str, benchmarks: Sequence[str]) -> bool:
     """Whether the paper's ablation numbers are comparable: same protocol, same benchmark."""
     return preset == ABLATION_PROTOCOL and ABLATION_BENCHMARK in benchmarks
@@ -260,7 +256,7 @@ def build_comparison(
     condition: str,
     preset: str,
 ) -> pd.DataFrame:
-    """One row per variant: table, variant, our mAcc (percent) per benchmark, the paper's mAcc
+    """One row per variant: table, variant, our mAcc (fraction) per benchmark, the paper's mAcc
     (only under the paper's ablation protocol, beside its benchmark), and the row's definition.
 
     Args:
@@ -274,9 +270,9 @@ def build_comparison(
     for v in variants:
         row: dict[str, Any] = {"table": v.table, "variant": v.name}
         for bench in benchmarks:
-            row[f"mAcc {bench}"] = _macc(metrics.get(v.tag), bench, condition)
+            row[f"mAcc {bench}"] = eval_macc(metrics.get(v.tag), bench, condition)
             if paper and bench == ABLATION_BENCHMARK:
-                row[f"paper mAcc {bench}"] = v.paper_macc
+                row[f"paper mAcc {bench}"] = round(v.paper_macc / 100, 4)
         row["definition"] = v.definition
         rows.append(row)
     return pd.DataFrame(rows)
@@ -287,7 +283,7 @@ def comparison_header(preset: str, benchmarks: Sequence[str], condition: str) ->
     protocol = PROTOCOLS.get(preset)
     trained = f"trained on {protocol.train}" if protocol else "not one of the paper's protocols"
     lines = [
-        f"Preset `{preset}` ({trained}); mAcc in percent on {', '.join(benchmarks)}, "
+        f"Preset `{preset}` ({trained}); mAcc (fraction, 0-1) on {', '.join(benchmarks)}, "
         f"condition `{condition}`.",
     ]
     if shows_paper_numbers(preset, benchmarks):
@@ -303,7 +299,7 @@ def comparison_header(preset: str, benchmarks: Sequence[str], condition: str) ->
 
 
 def render_comparison(table: pd.DataFrame, header: str = "") -> str:
-    """The comparison in markdown: the header, each row's definition, then the table (percent,
+    """The comparison in markdown: the header, each row's definition, then the table (fractions,
     two decimals, `n/a` when missing)."""
     lines = [header, ""] if header else []
     if "definition" in table.columns:
@@ -316,7 +312,7 @@ def render_comparison(table: pd.DataFrame, header: str = "") -> str:
     lines.append(rule + " |")
     for _, row in table.iterrows():
         cells = [
-            ("n/a" if pd.isna(v) else f"{v:.2f}") if isinstance(v, float) or v is None else str(v)
+            ("n/a" if pd.isna(v) else f"{v:.4f}") if isinstance(v, float) or v is None else str(v)
             for v in row.tolist()
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -2,7 +2,9 @@
 
 Per benchmark: a summary line (mAcc, mAP, best-threshold accuracy, ECE, image counts), the
 per-generator table on clean images (AIGCDetectBenchmark's columns), and the robustness table
-(mAcc / mAP per condition). Undefined values (e.g. AP of a one-class generator) print as `n/a`.
+(mAcc / mAP per condition). Accuracies, AP and ECE are fractions (0-1, four decimals), the
+unit of the metrics files, MLflow and Prefect. Undefined values (e.g. AP of a one-class generator)
+print as `n/a`.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def _text(value: object) -> str:
     return _MARKDOWN_SYNTAX.sub(r"\\\1", html.escape(flat, quote=False))
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.2f}"
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def _generator_table(generators: Mapping[str, Mapping]) -> list[str]:
@@ -39,9 +41,9 @@ def _generator_table(generators: Mapping[str, Mapping]) -> list[str]:
     ]
     for gen, m in generators.items():
         lines.append(
-            f"| {_text(gen)} | {m['n_real']} | {m['n_fake']} | {_pct(m['acc'])} | "
-            f"{_pct(m['real_acc'])} | {_pct(m['fake_acc'])} | {_pct(m['ap'])} | "
-            f"{_pct(m['best_acc'])} |"
+            f"| {_text(gen)} | {m['n_real']} | {m['n_fake']} | {_num(m['acc'])} | "
+            f"{_num(m['real_acc'])} | {_num(m['fake_acc'])} | {_num(m['ap'])} | "
+            f"{_num(m['best_acc'])} |"
         )
     return lines
 
@@ -52,7 +54,7 @@ def _robustness_table(conditions: Mapping[str, Mapping], order: list[str]) -> li
         if name in conditions:
             m = conditions[name]
             lines.append(
-                f"| {_text(name)} | {_pct(m['macc'])} | {_pct(m['map'])} | {_pct(m['ece'])} |"
+                f"| {_text(name)} | {_num(m['macc'])} | {_num(m['map'])} | {_num(m['ece'])} |"
             )
     return lines
 
@@ -66,11 +68,12 @@ def render_report(
     threshold: float,
     missing: list[str] | None = None,
 ) -> str:
-    """Markdown text of the report (numbers in percent)."""
+    """Markdown text of the report (accuracies, AP, ECE as fractions)."""
     lines = [
         "# Evaluation report",
         "",
-        f"Preprocessing `{preprocessing}`, threshold {threshold} on p_fake; numbers in percent. "
+        f"Preprocessing `{preprocessing}`, threshold {threshold} on p_fake; accuracies, AP and ECE "
+        "as fractions (0-1). "
         "mAcc / mAP are plain means over generators (AIGCDetectBenchmark); best acc uses the "
         "oracle threshold per generator (reported, not tuned); n/a = undefined (one class).",
     ]
@@ -82,8 +85,8 @@ def render_report(
             "",
             f"## {_text(bench)}",
             "",
-            f"mAcc **{_pct(clean['macc'])}**, mAP {_pct(clean['map'])}, best-threshold acc "
-            f"{_pct(clean['best_acc'])}, ECE {_pct(clean['ece'])}; {clean['n_images']} images "
+            f"mAcc **{_num(clean['macc'])}**, mAP {_num(clean['map'])}, best-threshold acc "
+            f"{_num(clean['best_acc'])}, ECE {_num(clean['ece'])}; {clean['n_images']} images "
             f"scored, {failures.get(bench, 0)} failed to load.",
             "",
             *_generator_table(clean["generators"]),

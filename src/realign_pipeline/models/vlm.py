@@ -70,9 +70,18 @@ def load_processor(
     from transformers import AutoProcessor
 
     source = _check_source(name_or_path)
-    kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v}
     try:
-        processor = AutoProcessor.from_pretrained(source, **kwargs)
+        processor = AutoProcessor.from_pretrained(source)
+        if min_pixels or max_pixels:
+            # the bounds go in as the processor's `size`: given as min_pixels/max_pixels they
+            # would be handed to every processor call, which transformers deprecates with a
+            # FutureWarning per call (34 of them in one tiny run)
+            size = processor.image_processor.size
+            bounds = {
+                "shortest_edge": min_pixels or size["shortest_edge"],
+                "longest_edge": max_pixels or size["longest_edge"],
+            }
+            processor = AutoProcessor.from_pretrained(source, size=bounds)
     except OSError as exc:
         raise _offline_hint(source, exc) from None
     _forget_load_options(processor)
