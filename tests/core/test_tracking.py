@@ -178,7 +178,7 @@ def test_one_health_probe_and_one_client_per_uri(monkeypatch) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert first is second and first.uri == uri
+    assert first is second and first.tracking_uri == uri
     assert seen == ["/health"]
 
 

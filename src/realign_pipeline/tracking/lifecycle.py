@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.tracking.server import Connection, connect, flatten_params, redact_uri
+from realign_pipeline.tracking.server import connect, flatten_params, is_remote, redact_uri
 from realign_pipeline.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
@@ -62,13 +62,14 @@ def git_commit(cwd: str | Path = ".") -> str:
     return f"{sha}-dirty" if dirty else sha
 
 
-def get_experiment_id(conn: Connection, cfg: TrackingConfig) -> str:
+def get_experiment_id(client: Any, cfg: TrackingConfig) -> str:
     """Id of `cfg.experiment`, created (with `cfg.artifact_root` for local stores) if missing."""
-    client = conn.client
     experiment = client.get_experiment_by_name(cfg.experiment)
     if experiment is not None:
         return experiment.experiment_id
-    location = None if conn.is_remote else Path(cfg.artifact_root).resolve().as_uri()
+    location = (
+        None if is_remote(client.tracking_uri) else Path(cfg.artifact_root).resolve().as_uri()
+    )
     try:
         return client.create_experiment(cfg.experiment, artifact_location=location)
     except Exception:  # noqa: BLE001 - a concurrent creator won the race; read it back
@@ -91,7 +92,7 @@ def base_tags(stage: str, preset: str) -> dict[str, str]:
 
 
 def _create(
-    conn: Connection,
+    client: Any,
     cfg: TrackingConfig,
     name: str,
     tags: Mapping[str, str],
@@ -101,9 +102,9 @@ def _create(
     if parent_run_id:
         tags["mlflow.parentRunId"] = parent_run_id
         # `align (text/full)`, `evaluate (tiny 1a2b3c4)`: tellable apart in a flat runs list
-        parent_name = conn.client.get_run(parent_run_id).info.run_name
+        parent_name = client.get_run(parent_run_id).info.run_name
         name = f"{name} ({parent_name})" if parent_name else name
-    run = conn.client.create_run(get_experiment_id(conn, cfg), tags=tags, run_name=name)
+    run = client.create_run(get_experiment_id(client, cfg), tags=tags, run_name=name)
     return run.info.run_id
 
 
@@ -129,26 +130,26 @@ def variant_label(repo_root: Path, params: Mapping[str, Any]) -> str:
     return " ".join([preset, *changed])
 
 
-def _experiment_parent(conn: Connection, cfg: TrackingConfig, params: Mapping[str, Any]) -> str:
+def _experiment_parent(client: Any, cfg: TrackingConfig, params: Mapping[str, Any]) -> str:
     """The parent run of this `dvc exp run` experiment (`$DVC_EXP_NAME`), created by its first
     tracked stage: named and tagged like a flow's parent, with the variant-defining params."""
     from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
 
     name = os.environ[ENV_EXP_NAME]
     root = Path(os.environ.get("DVC_ROOT") or ".")
-    found = conn.client.search_runs(
-        [get_experiment_id(conn, cfg)],
+    found = client.search_runs(
+        [get_experiment_id(client, cfg)],
         f"tags.`dvc.exp_name` = '{name}' and tags.`realign.stage` = 'pipeline'",
         max_results=1,
     )
     if found:
-        conn.client.update_run(found[0].info.run_id, status="RUNNING")
+        client.update_run(found[0].info.run_id, status="RUNNING")
         return found[0].info.run_id
     label, commit = variant_label(root, params), git_commit()
     tags = {**base_tags("pipeline", str(params.get("preset"))), VARIANT_TAG: label}
-    run_id = _create(conn, cfg, f"{label} {commit[:7]}", {**tags, "dvc.exp_name": name}, None)
+    run_id = _create(client, cfg, f"{label} {commit[:7]}", {**tags, "dvc.exp_name": name}, None)
     sections = {s: params.get(s) or {} for s in ("align", "evaluate")}
-    Tracker(conn.client, run_id, conn.uri).log_params(variant_params(sections))
+    Tracker(client, run_id, client.tracking_uri).log_params(variant_params(sections))
     return run_id
 
 
@@ -175,23 +176,25 @@ def start_stage_run(
     if not cfg.enabled:
         yield Tracker()
         return
-    conn = connect(cfg)
+    client = connect(cfg)
     run_id = run_id or os.environ.get(ENV_RUN_ID) or None
     parent_run_id = parent_run_id or os.environ.get(ENV_PARENT_RUN_ID) or None
     grouped = not (run_id or parent_run_id) and variant is not None and ENV_EXP_NAME in os.environ
     if grouped:
-        parent_run_id = _experiment_parent(conn, cfg, variant)
+        parent_run_id = _experiment_parent(client, cfg, variant)
     tags = base_tags(stage, preset)
     owns_run = run_id is None
     if run_id is None:
-        run_id = _create(conn, cfg, stage, tags, parent_run_id)
-    tracker = Tracker(conn.client, run_id, conn.uri, fallback=cfg.fallback_to_local)
-    parent = Tracker(conn.client, parent_run_id or "", conn.uri, fallback=cfg.fallback_to_local)
+        run_id = _create(client, cfg, stage, tags, parent_run_id)
+    tracker = Tracker(client, run_id, client.tracking_uri, fallback=cfg.fallback_to_local)
+    parent = Tracker(
+        client, parent_run_id or "", client.tracking_uri, fallback=cfg.fallback_to_local
+    )
     if not owns_run:
         tracker.set_tags(tags)
     if params:
         tracker.log_params(params)
-    logger.info("MLflow run %s (%s) at %s", run_id, stage, redact_uri(conn.uri))
+    logger.info("MLflow run %s (%s) at %s", run_id, stage, redact_uri(client.tracking_uri))
     try:
         yield tracker
     except BaseException:
@@ -228,33 +231,30 @@ def create_run(
 
     Returns its id, or None when tracking is off. Close it with `end_run`.
     """
-    if not cfg.enabled:
-        return None
-    conn = connect(cfg)
-    return _create(conn, cfg, name, tags, parent_run_id)
+    return _create(connect(cfg), cfg, name, tags, parent_run_id) if cfg.enabled else None
 
 
 def end_run(cfg: TrackingConfig, run_id: str | None, status: str = "FINISHED") -> None:
     """Mark a run created by `create_run` as FINISHED, FAILED or KILLED."""
     if cfg.enabled and run_id:
-        connect(cfg).client.set_terminated(run_id, status=status)
+        connect(cfg).set_terminated(run_id, status=status)
 
 
 def tracker_for(cfg: TrackingConfig, run_id: str | None) -> Tracker:
     """A `Tracker` bound to an existing run (a no-op `Tracker()` when tracking is off)."""
     if not cfg.enabled or not run_id:
         return Tracker()
-    conn = connect(cfg)
-    return Tracker(conn.client, run_id, conn.uri)
+    client = connect(cfg)
+    return Tracker(client, run_id, client.tracking_uri)
 
 
 def run_url(cfg: TrackingConfig, run_id: str | None) -> str:
     """Link to a run in the MLflow UI for a server URI; for a local store, the `mlflow ui` hint."""
     if not run_id:
         return ""
-    conn = connect(cfg)
-    if conn.is_remote:
-        exp = conn.client.get_run(run_id).info.experiment_id
-        return f"{redact_uri(conn.uri).rstrip('/')}/#/experiments/{exp}/runs/{run_id}"
-    uri = conn.uri
+    client = connect(cfg)
+    if is_remote(client.tracking_uri):
+        exp = client.get_run(run_id).info.experiment_id
+        return f"{redact_uri(client.tracking_uri).rstrip('/')}/#/experiments/{exp}/runs/{run_id}"
+    uri = client.tracking_uri
     return f"run {run_id} (local store {uri}; view with `mlflow ui --backend-store-uri {uri}`)"

@@ -3,7 +3,7 @@ keeping secrets out of what we log.
 
 `connect` resolves the URI in force (`MLFLOW_TRACKING_URI`, else `tracking.uri`), probes a remote
 server's `/health` once with MLflow's own HTTP client (its credentials: the URI's `user:password@`
-or `MLFLOW_TRACKING_USERNAME`/`_PASSWORD`/`_TOKEN`), and returns the same `Connection` for every
+or `MLFLOW_TRACKING_USERNAME`/`_PASSWORD`/`_TOKEN`), and returns the same `MlflowClient` for every
 later call with that URI in this process. A server found down falls back to the local sqlite
 store when `tracking.fallback_to_local` is set, else raises `TrackingUnavailable` (not cached, so
 a later call probes again).
@@ -11,12 +11,11 @@ a later call probes again).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +39,9 @@ class TrackingUnavailable(RealignError):
     """The configured MLflow server cannot be reached."""
 
 
-@dataclass(frozen=True)
-class Connection:
-    """An `MlflowClient` and the URI it talks to (after any fallback)."""
-
-    client: Any
-    uri: str
-
-    @property
-    def is_remote(self) -> bool:
-        """True for an MLflow server (`http(s)://`), False for a local store."""
-        return self.uri.startswith(("http://", "https://"))
+def is_remote(uri: str) -> bool:
+    """True for an MLflow server (`http(s)://`), False for a local store."""
+    return uri.startswith(("http://", "https://"))
 
 
 def redact_uri(text: str) -> str:
@@ -95,7 +86,7 @@ def tracking_errors() -> tuple[type[BaseException], ...]:
 
 def check_reachable(uri: str, timeout_s: float) -> None:
     """Raise `TrackingUnavailable` unless a remote server answers `GET /health` (no retries)."""
-    if not uri.startswith(("http://", "https://")):
+    if not is_remote(uri):
         return
     from mlflow.tracking._tracking_service.utils import get_default_host_creds
     from mlflow.utils.rest_utils import http_request
@@ -112,29 +103,25 @@ def check_reachable(uri: str, timeout_s: float) -> None:
         ) from None
 
 
-_connections: dict[tuple[str, bool], Connection] = {}  # (URI asked for, fallback) -> connection
-_connections_lock = threading.Lock()
+def connect(cfg: TrackingConfig) -> Any:
+    """This process's `MlflowClient` for the URI in force (probed and created on first use;
+    `client.tracking_uri` says where it logs, after any fallback)."""
+    return _connect(resolve_uri(cfg), cfg.fallback_to_local, cfg.connect_timeout_s)
 
 
-def connect(cfg: TrackingConfig) -> Connection:
-    """This process's connection to the URI in force (probed and created on first use)."""
+@functools.cache  # one probe and one client per URI; a failure is not cached
+def _connect(uri: str, fallback: bool, timeout_s: float) -> Any:
     from mlflow.tracking import MlflowClient
 
-    asked = resolve_uri(cfg)
-    with _connections_lock:
-        if (asked, cfg.fallback_to_local) not in _connections:
-            uri = asked
-            try:
-                check_reachable(uri, cfg.connect_timeout_s)
-            except TrackingUnavailable:
-                if not cfg.fallback_to_local:
-                    raise
-                logger.warning(
-                    "MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI
-                )
-                uri = LOCAL_URI
-            # the registry lives in the same store: without registry_uri MLflow would take the
-            # process's global default (e.g. ./mlflow.db) for model versions
-            client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-            _connections[(asked, cfg.fallback_to_local)] = Connection(client, uri)
-        return _connections[(asked, cfg.fallback_to_local)]
+    try:
+        check_reachable(uri, timeout_s)
+    except TrackingUnavailable:
+        if not fallback:
+            raise
+        logger.warning(
+            "MLflow at %s unreachable; logging to %s instead", redact_uri(uri), LOCAL_URI
+        )
+        uri = LOCAL_URI
+    # the registry lives in the same store: without registry_uri MLflow would take the process's
+    # global default (e.g. ./mlflow.db) for model versions
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -56,14 +56,13 @@ class Tracker:
     def handle_failure(self, exc: BaseException) -> None:
         """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
         detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+        self.lost = True  # no more calls: closing the run would only fail (and wait) again
         if not self.fallback:
-            self.lost = True  # closing the run would only fail (and wait) again
             raise TrackingUnavailable(
                 f"MLflow tracking at {redact_uri(self.uri)} failed during run {self.run_id} "
                 f"({detail}); outputs written so far are kept. Restart the server and rerun the "
                 "stage, or set tracking.fallback_to_local=true to finish without it"
             ) from None
-        self.lost = True
         logger.warning(
             "MLflow tracking at %s failed during run %s (%s); continuing without tracking "
             "(tracking.fallback_to_local=true): the rest of this run is not logged",
@@ -81,32 +80,29 @@ class Tracker:
             self.handle_failure(exc)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        if not self.active:
-            return
-        from mlflow.entities import Param
+        """Log nested params flattened (`align.lora.r`), secrets left out (MLflow batches them)."""
+        if self.active:
+            from mlflow.entities import Param
 
-        flat = flatten_params(params)
-        items = [Param(k, v) for k, v in sorted(flat.items())]
-        for start in range(0, len(items), 100):
-            self._call("log_batch", self.run_id, params=items[start : start + 100])
+            items = [Param(k, v) for k, v in sorted(flatten_params(params).items())]
+            self._call("log_batch", self.run_id, params=items)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        if not self.active:
-            return
-        from mlflow.entities import Metric
+        """Log the finite values of `metrics` (None, NaN and inf are left out)."""
+        if self.active:
+            from mlflow.entities import Metric
 
-        now = int(time.time() * 1000)
-        items = [
-            Metric(k, float(v), now, step or 0)
-            for k, v in metrics.items()
-            if v is not None and math.isfinite(float(v))
-        ]
-        if items:
+            now = int(time.time() * 1000)
+            finite = {k: float(v) for k, v in metrics.items() if v is not None}
+            items = [Metric(k, v, now, step or 0) for k, v in finite.items() if math.isfinite(v)]
             self._call("log_batch", self.run_id, metrics=items)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        for key, value in tags.items():
-            self._call("set_tag", self.run_id, key, str(value))
+        if self.active:
+            from mlflow.entities import RunTag
+
+            items = [RunTag(k, str(v)) for k, v in tags.items()]
+            self._call("log_batch", self.run_id, tags=items)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         path = Path(path)
@@ -130,14 +126,9 @@ class Tracker:
         except tracking_errors() as exc:
             if not quiet:
                 self.handle_failure(exc)
-                return
-            logger.warning(
-                "could not mark MLflow run %s %s at %s (%s)",
-                self.run_id,
-                status,
-                redact_uri(self.uri),
-                redact_uri(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
-            )
+            else:
+                detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+                logger.warning("could not mark MLflow run %s %s (%s)", self.run_id, status, detail)
 
     @contextmanager
     def activated(self) -> Iterator[None]:
