@@ -1,46 +1,39 @@
 #!/usr/bin/env bash
-# Create (once) and activate the project's virtual environment; source it, don't run it.
+# Create (once) and activate this clone's own environment, `.venv`; source it, don't run it.
 #
-# The environment lives outside the clone, keyed by a hash of requirements.lock (the full pin
-# set), so a second clone or a rerun reuses it and nothing is reinstalled unless the pins
-# changed. A fresh machine builds it from scratch (about 6 GB, a few minutes). Override the
-# location with REALIGN_ENV_HOME. `.venv` in the repo links to it.
+# uv installs uv.lock's pins (plus this checkout, editable) into the clone's `.venv`, hard-linking
+# the packages from uv's shared cache (~/.cache/uv, or UV_CACHE_DIR; keep it on the clone's
+# filesystem, else uv copies). So each clone imports only its own code, nothing one clone does
+# changes another's environment, and a second clone's environment takes seconds and little disk.
+# A fresh machine downloads everything once (about 6 GB, a few minutes). uv itself, at the pinned
+# version, is installed with pip into ~/.cache/realign-pipeline/uv-<version> (REALIGN_ENV_HOME
+# moves it). Re-sourcing checks the environment against uv.lock and changes nothing when it
+# matches. Update the pins with `bash scripts/lock.sh`.
 REALIGN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-REALIGN_VENV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/venv-$(sha256sum < "$REALIGN_ROOT/requirements.lock" | cut -c1-16)"
+REALIGN_UV="${REALIGN_ENV_HOME:-$HOME/.cache/realign-pipeline}/uv-0.13.9"
 
 # Build in a subshell so `set -e` does not leak into the shell that sources this file.
 (
   set -euo pipefail
-  ROOT="$REALIGN_ROOT"
-  VENV="$REALIGN_VENV"
   PY="${PYTHON:-python3.11}"
   command -v "$PY" >/dev/null 2>&1 || PY=python3
   "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
     || { echo "realign-pipeline needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
-  if [ ! -f "$VENV/.complete" ]; then
-    echo "[env] building $VENV (first run: several minutes)" >&2
-    rm -rf "$VENV"
-    mkdir -p "$(dirname "$VENV")"
-    "$PY" -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
-    # torch first, from the lock's pins, so nothing else can pull a different build.
-    "$VENV/bin/python" -m pip install --quiet $(grep -E '^(torch|torchvision)==' "$ROOT/requirements.lock")
-    "$VENV/bin/python" -m pip install --quiet -r "$ROOT/requirements.lock"
-    touch "$VENV/.complete"
+  version="${REALIGN_UV##*/uv-}"
+  if [ ! -x "$REALIGN_UV/bin/uv" ]; then
+    echo "[env] installing uv $version into $REALIGN_UV" >&2
+    rm -rf "$REALIGN_UV"
+    "$PY" -m venv "$REALIGN_UV"
+    "$REALIGN_UV/bin/python" -m pip install --quiet --disable-pip-version-check "uv==$version"
   fi
-  # The project itself: an editable install of *this* checkout (cheap; redone only when the
-  # venv points at another clone or pyproject.toml changed, e.g. its console scripts).
-  stamp="$ROOT/src $(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16)"
-  here="$("$VENV/bin/python" -c 'import realign_pipeline, pathlib; print(pathlib.Path(realign_pipeline.__file__).resolve().parents[1])' 2>/dev/null || true)"
-  if [ "$here" != "$ROOT/src" ] || [ "$(cat "$VENV/.editable" 2>/dev/null)" != "$stamp" ]; then
-    "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
-    echo "$stamp" > "$VENV/.editable"
-  fi
-  ln -sfn "$VENV" "$ROOT/.venv"
+  # An older layout linked `.venv` to one venv shared by every clone: drop the link, keep its target.
+  if [ -L "$REALIGN_ROOT/.venv" ]; then rm "$REALIGN_ROOT/.venv"; fi
+  UV_LINK_MODE="${UV_LINK_MODE:-hardlink}" VIRTUAL_ENV= "$REALIGN_UV/bin/uv" sync --quiet \
+    --frozen --extra test --python "$PY" --project "$REALIGN_ROOT"
 ) || return 2 2>/dev/null || exit 2
 
-export VIRTUAL_ENV="$REALIGN_VENV"
-export PATH="$REALIGN_VENV/bin:$PATH"
+export VIRTUAL_ENV="$REALIGN_ROOT/.venv"
+export PATH="$VIRTUAL_ENV/bin:$REALIGN_UV/bin:$PATH"
 # Never reach a model hub unless asked: the tiny preset builds its models offline, and the paper
 # preset's models are fetched on purpose with `realign fetch-models` into the cache under HF_HOME.
 # Downloads on for this shell: `REALIGN_DOWNLOADS=1 source scripts/env.sh`; for one command:

@@ -1,10 +1,11 @@
-"""deploy/Dockerfile, read (no Docker engine here): a CUDA base matching the lock's torch build,
+"""deploy/Dockerfile, read (no Docker engine here): a CUDA base matching the locks' torch build,
 the GPU lock installed, every COPY source present and not excluded by .dockerignore."""
 
 from __future__ import annotations
 
 import fnmatch
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ def _pins(lock: str) -> dict[str, str]:
     for line in (REPO_ROOT / lock).read_text(encoding="utf-8").splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==", 1)
-            pins[name.strip().lower().replace("_", "-")] = version.strip()
+            pins[name.strip().lower().replace("_", "-")] = version.split(";")[0].strip()
     return pins
 
 
@@ -57,7 +58,9 @@ def test_base_image_cuda_matches_the_torch_build_of_the_locks() -> None:
     (base,) = [args for op, args in _instructions() if op == "FROM"]
     match = re.fullmatch(r"nvidia/cuda:(\d+)\.(\d+)\.\d+-\S+", base.split()[0])
     assert match, f"base image {base!r} is not an nvidia/cuda image"
-    cpu, gpu = _pins("requirements.lock"), _pins("requirements-gpu.lock")
+    lock = tomllib.loads((REPO_ROOT / "uv.lock").read_text(encoding="utf-8"))
+    cpu = {p["name"]: p["version"] for p in lock["package"]}
+    gpu = _pins("requirements-gpu.lock")
     assert cpu["torch"] == gpu["torch"]  # the same torch build on CPU and GPU machines
     # the installed torch is the lock's: its CUDA version is the one the build was made for
     assert torch.__version__.split("+")[0] == gpu["torch"]
@@ -68,8 +71,8 @@ def test_base_image_cuda_matches_the_torch_build_of_the_locks() -> None:
 
 def test_image_installs_the_gpu_lock_with_what_the_paper_preset_runs() -> None:
     runs = " ".join(args for op, args in _instructions() if op == "RUN")
-    assert "-r /tmp/requirements-gpu.lock" in runs
-    assert "pip install --no-deps -e ." in runs
+    assert "uv pip sync --no-cache /tmp/requirements-gpu.lock" in runs
+    assert "uv pip install --no-cache --no-deps -e ." in runs
     gpu = _pins("requirements-gpu.lock")
     for package in ("deepspeed", "vllm", "prefect-kubernetes", "dvc-s3", "dvc-gs", "dvc-ssh"):
         assert package in gpu, f"{package} missing from requirements-gpu.lock"

@@ -1,32 +1,43 @@
-"""requirements-gpu.lock: the pins shared with requirements.lock, and pip's resolver accepts it."""
+"""requirements-gpu.lock: the pins shared with uv.lock, and pip's resolver accepts it."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_LOCK = ROOT / "requirements-gpu.lock"
-CPU_LOCK = ROOT / "requirements.lock"
+OVERRIDES = ROOT / "requirements-gpu.overrides"
 # The code paths under test: these must be the very versions tested on CPU.
 MUST_MATCH = {
     "torch", "torchvision", "transformers", "trl", "peft", "accelerate", "datasets",
     "open-clip-torch", "safetensors", "tokenizers", "numpy", "pandas", "pyarrow", "pydantic",
     "mlflow", "dvc", "pillow", "scikit-learn",
 }  # fmt: skip
-# vllm needs fastapi<0.137 and prefect>=3.8.4 needs fastapi>=0.139 (see the lock's header).
-ALLOWED_TO_DIFFER = {
-    "fastapi", "prefect", "prefect-kubernetes", "apprise", "python-slugify", "pyjwt",
-    "packaging", "cuda-bindings", "opencv-python-headless",
-}  # fmt: skip
 
 
 def _norm(name: str) -> str:
-    return name.lower().replace("_", "-")
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _overrides() -> tuple[set[str], set[str]]:
+    """The packages requirements-gpu.overrides frees from uv.lock's versions, and those it drops."""
+    text = OVERRIDES.read_text(encoding="utf-8")
+    free = {_norm(n) for line in re.findall(r"^# free: (.*)$", text, re.M) for n in line.split()}
+    dropped = {_norm(n) for n in re.findall(r"^([\w.-]+) ; sys_platform == 'never'$", text, re.M)}
+    return free, dropped
+
+
+def cpu_pins() -> dict[str, str]:
+    """name -> version of every package uv.lock pins (the project itself left out)."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    return {_norm(p["name"]): p["version"] for p in lock["package"] if "registry" in p["source"]}
 
 
 def read_lock(path: Path) -> dict[str, str]:
@@ -37,25 +48,25 @@ def read_lock(path: Path) -> dict[str, str]:
         if line:
             name, sep, version = line.partition("==")
             assert sep, f"{path.name}: not an exact pin: {line!r}"
-            pins[_norm(name)] = version
+            pins[_norm(name)] = version.split(";")[0].strip()
     return pins
 
 
 def test_gpu_lock_pins_the_cpu_lock_versions() -> None:
-    gpu, cpu = read_lock(GPU_LOCK), read_lock(CPU_LOCK)
+    gpu, cpu = read_lock(GPU_LOCK), cpu_pins()
+    free, dropped = _overrides()
     assert {"vllm", "deepspeed"} <= gpu.keys()
-    assert not MUST_MATCH & ALLOWED_TO_DIFFER
+    assert not MUST_MATCH & (free | dropped)
     differ = {n: (cpu[n], gpu[n]) for n in cpu.keys() & gpu.keys() if cpu[n] != gpu[n]}
-    assert set(differ) <= ALLOWED_TO_DIFFER, f"undocumented differences: {differ}"
+    assert set(differ) <= free, f"undocumented differences: {differ}"
+    assert not dropped & gpu.keys()
     assert MUST_MATCH <= gpu.keys() & cpu.keys()
 
 
 def test_gpu_lock_lists_every_dependency_of_the_project() -> None:
-    import tomllib
-
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     names = {_norm(dep.split("==")[0].split("[")[0]) for dep in project["dependencies"]}
-    assert names <= read_lock(GPU_LOCK).keys()
+    assert names - _overrides()[1] <= read_lock(GPU_LOCK).keys()
 
 
 def _pip(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
