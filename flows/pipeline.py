@@ -61,10 +61,11 @@ def _stage_list(stages: Sequence[str]) -> str:
 
 def _run_name() -> str:
     """Flow run name: what the run does, e.g. `tiny align.strategy=bce_only: default stages,
-    force`; a name typed in the run form (not Prefect's generated `adjective-animal`) is kept."""
+    force`. A name typed in the run form's Run Name is kept: anything but the lowercase,
+    hyphenated names Prefect generates (`crafty-lemur`, the UI's `beta-holna-p`)."""
     from prefect.runtime import flow_run
 
-    if flow_run.name and not re.fullmatch(r"[a-z]+-[a-z]+", flow_run.name):
+    if flow_run.name and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)+", flow_run.name):
         return flow_run.name
     params = flow_run.parameters
     label = " ".join([params.get("preset", "tiny"), *(params.get("overrides") or ())])

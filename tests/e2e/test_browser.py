@@ -4,7 +4,9 @@ Starts a Prefect server (with its UI) and an MLflow server on 127.0.0.1, deploys
 deployment, runs the tiny flow against both, then loads in Chromium (the Debian package, driven
 by Playwright): the flow run page, the stages artifact, the deployment's run form, the MLflow
 runs page, the pipeline's parent run and the registered model. Each page must show its key
-elements (parameter fields, headline metrics, links). Screenshots go to
+elements (parameter fields, headline metrics, links). Last, it starts a variant from the run
+form (an override and a Run Name typed in), which a process worker runs, and opens MLflow's
+compare view of the two parent runs. Screenshots go to
 `docs/screenshots/latest/` (git-ignored; the README shows two committed ones from such a run).
 
 Needs `/usr/bin/chromium` (`apt-get install chromium`); skipped without it.
@@ -17,6 +19,8 @@ import os
 import re
 import subprocess
 import sys
+import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -195,3 +199,82 @@ def test_mlflow_runs_page_parent_run_and_registered_model(servers, flow_run, pag
     assert "val_acc" in text and "align.text_variant" in text
     text = _open(page, f"{base}/#/models/realign-detector", "champion", "mlflow-model")
     assert "Version 1" in text
+
+
+VARIANT = "align.strategy=bce_only"
+VARIANT_RUN_NAME = "BCE only, from the form"
+
+
+@pytest.fixture(scope="module")
+def variant_run(servers, flow_run, page):
+    """A variant started from the deployment's run form (an override, a typed Run Name), run
+    by a process worker on the `local` pool."""
+    ws = flow_run["ws"]
+    env = {
+        **servers["env"],
+        "MLFLOW_TRACKING_URI": servers["mlflow"],
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "REALIGN_REPO": str(ws),
+    }
+    log = open(ws / "worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        ["prefect", "worker", "start", "--pool", "local"],
+        cwd=ws,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"{servers['prefect']}/deployments/deployment/{flow_run['deployment_id']}/run"
+        _open(page, url, "presets/tiny.yaml", "prefect-run-form-variant")
+        name = page.locator(".flow-run-name-input input")  # pre-filled with a generated name
+        name.fill(VARIANT_RUN_NAME)
+        page.get_by_role("button", name="Add item").click()
+        page.locator(".schema-form-property-array-list textarea").last.fill(VARIANT)
+        page.screenshot(path=str(SHOTS / "prefect-run-form-filled.png"))
+        page.get_by_role("button", name="Submit").click()
+        api = f"{servers['prefect']}/api"
+        deadline = time.monotonic() + 1500
+        while time.monotonic() < deadline:
+            runs = _post(f"{api}/flow_runs/filter", {"sort": "START_TIME_DESC", "limit": 5})
+            mine = [r for r in runs if r["deployment_id"] == flow_run["deployment_id"]]
+            if mine and mine[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+                return mine[0]
+            time.sleep(10)
+        raise AssertionError("the variant started from the form did not finish in 25 minutes")
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=60)
+        log.close()
+
+
+def test_variant_from_the_form_keeps_its_name_and_says_its_override(variant_run) -> None:
+    assert variant_run["state_type"] == "COMPLETED", variant_run["state"]
+    assert variant_run["parameters"]["overrides"] == [VARIANT]
+    assert variant_run["name"] == VARIANT_RUN_NAME  # typed in the form: kept
+    assert {"preset:tiny", VARIANT} <= set(variant_run["tags"])
+
+
+def test_mlflow_compare_view_shows_both_variants_side_by_side(
+    servers, flow_run, variant_run, page
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(servers["mlflow"])
+    exp = client.get_experiment_by_name("realign").experiment_id
+    parents = client.search_runs(
+        [exp], "tags.`realign.stage` = 'pipeline'", order_by=["start_time ASC"]
+    )
+    names = [p.info.run_name for p in parents]
+    assert len(parents) == 2 and re.fullmatch(r"tiny [0-9a-f]{7}", names[0]), names
+    assert re.fullmatch(r"tiny align\.strategy=bce_only [0-9a-f]{7}", names[1]), names
+    assert [p.data.params["align.strategy"] for p in parents] == ["joint", "bce_only"]
+    assert all("demo.macc" in p.data.metrics for p in parents)
+    ids = urllib.parse.quote(json.dumps([p.info.run_id for p in parents]))
+    exps = urllib.parse.quote(json.dumps([exp]))
+    url = f"{servers['mlflow']}/#/compare-runs?runs={ids}&experiments={exps}"
+    text = _open(page, url, "align.strategy", "mlflow-compare")
+    for expected in (*names, "bce_only", "joint", "demo.macc"):
+        assert expected in text, expected

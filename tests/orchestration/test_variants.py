@@ -72,6 +72,7 @@ def test_an_override_that_is_not_a_config_key_stops_before_any_stage(
     [
         # Prefect's generated name: replaced by what the run does
         ("crafty-lemur", "tiny align.learning_rate=3e-4: default stages"),
+        ("beta-holna-p", "tiny align.learning_rate=3e-4: default stages"),  # the UI's form
         # typed in the form's Run Name: kept
         ("lr sweep 1", "lr sweep 1"),
     ],
