@@ -96,3 +96,17 @@ def test_pip_resolves_the_gpu_lock(tmp_path: Path) -> None:
         for item in json.loads(report.read_text(encoding="utf-8"))["install"]
     }
     assert resolved == read_lock(GPU_LOCK)
+
+
+def test_uv_lock_is_locked_from_this_pyproject() -> None:
+    """A pin changed in pyproject.toml without `bash scripts/lock.sh` fails here, not silently
+    (scripts/env.sh installs uv.lock as it is: `uv sync --frozen`)."""
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    wanted = {(_norm(r.name), str(r.specifier)) for r in map(Requirement, requirements)}
+    lock = tomllib.loads((ROOT / "uv.lock").read_text(encoding="utf-8"))
+    (own,) = [p for p in lock["package"] if p["source"].get("editable") == "."]
+    locked = {(_norm(d["name"]), d.get("specifier", "")) for d in own["metadata"]["requires-dist"]}
+    assert wanted == locked, f"uv.lock is stale, run `bash scripts/lock.sh`: {wanted ^ locked}"
