@@ -55,7 +55,7 @@ class Finding:
         return asdict(self)
 
 
-# (source, generator) -> [real, fake] counts, and one path per (source, generator, label)
+# (source, generator) -> [real, fake] counts
 Counts = dict[tuple[str, str], list[int]]
 
 
