@@ -230,7 +230,7 @@ def realign_pipeline(
         params = load_params(root / "params.yaml")
         # dvc.yaml is the one list of stages, in DAG order; the run may pick a subset
         stages = tuple(s for s in dvc_stage_names(root) if not stages or s in stages)
-        check_dispatch(root, params.pipeline, stages)  # fail now, not after hours of stages
+        check_dispatch(root, params, stages)  # fail now, not after hours of stages
         if params.preset != "tiny" and "ingest" in stages:  # what ingest would refuse, now
             raise_refusals(inspect_data(root / "data", params.ingest).findings)
         commit = git_commit(root)
@@ -282,8 +282,8 @@ def realign_pipeline(
             end_run(params.tracking, parent, "KILLED")
             _publish(rows, root, None)
             raise
-        except BaseException:
-            rows.append({"stage": current or "", "status": "FAILED"})
+        except BaseException as err:
+            rows.append({"stage": current or "", "status": f"FAILED: {err}"})
             end_run(params.tracking, parent, "FAILED")
             _publish(rows, root, current)
             raise

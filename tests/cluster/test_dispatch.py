@@ -9,6 +9,7 @@ tests/cluster/test_remote_stage.py.
 from __future__ import annotations
 
 import subprocess
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,31 @@ def _set_params(ws: Path, **pipeline) -> None:
     params = yaml.safe_load((ws / "params.yaml").read_text())
     params["pipeline"].update(pipeline)
     (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _set_tracking(ws: Path, **tracking) -> None:
+    params = yaml.safe_load((ws / "params.yaml").read_text())
+    params["tracking"].update(tracking)
+    (ws / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _stage_deployment(pool: str, pool_type: str = "process") -> str:
+    """Register the realign-stage flow as deployment `realign-stage/<pool>` on a pool of that
+    name (no worker): what `prefect deploy` of deploy/prefect-cluster.yaml does."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    from flows.stage import realign_stage
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=pool, type=pool_type))
+        except ObjectAlreadyExists:
+            pass
+        flow_id = client.create_flow(realign_stage)
+        client.create_deployment(flow_id=flow_id, name=pool, work_pool_name=pool)
+    return f"realign-stage/{pool}"
 
 
 def _commit(ws: Path, message: str) -> str:
@@ -155,6 +181,8 @@ def test_pipeline_sends_listed_stages_to_their_deployment(
         return {"stage": stage, "status": f"ran on {deployment}"}
 
     monkeypatch.setattr(pipeline, "dispatch", fake_dispatch)
+    _stage_deployment("gpu-24gb")
+    _set_tracking(toy_workspace, enabled=False)
     _set_params(
         toy_workspace,
         stage_deployments={"review_export": "realign-stage/gpu-24gb"},
@@ -187,6 +215,7 @@ def test_stage_round_trip_leaves_the_parent_clean(
     pod = tmp_path / "pod"
     _sh(tmp_path, "git", "clone", "-q", str(parent), str(pod))
     _set_params(parent, dvc_remote=str(tmp_path / "remote"))  # not committed: it travels
+    _set_tracking(parent, enabled=False)  # a dispatched stage refuses a local MLflow store
     _sh(parent, "dvc", "repro", "--single-item", "ingest")
     remote = use_remote(parent, str(tmp_path / "remote"))
     state = capture_state(parent)
@@ -226,3 +255,127 @@ def test_dvc_remote_plugins_are_installed(scheme: str) -> None:
     fs_cls = get_fs_cls({"url": f"{scheme}://bucket/realign"})  # dvc-s3, dvc-gs, dvc-ssh
     assert fs_cls.protocol == scheme
     assert not fs_cls.get_missing_deps()
+
+
+def test_dispatch_refuses_a_local_mlflow_store_and_credentials_in_the_uri(
+    toy_workspace: Path, tmp_path: Path, prefect_harness, monkeypatch
+) -> None:
+    from flows.pipeline import realign_pipeline
+
+    _stage_deployment("gpu-24gb")
+    _set_params(
+        toy_workspace,
+        stage_deployments={"review_export": "realign-stage/gpu-24gb"},
+        dvc_remote=str(tmp_path / "remote"),
+    )
+    with pytest.raises(DispatchError, match=r"is a local store.*Set MLFLOW_TRACKING_URI"):
+        realign_pipeline(stages=("ingest", "review_export"), repo=str(toy_workspace))
+    assert not (toy_workspace / "artifacts" / "ingest").exists()  # stopped before any stage
+
+    from flows.stage import server_uri
+    from realign_pipeline.config import load_params
+
+    tracking = load_params(toy_workspace / "params.yaml").tracking
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://user:pw@mlflow.internal")
+    with pytest.raises(DispatchError, match="holds credentials") as err:
+        server_uri(tracking)
+    assert "pw" not in str(err.value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.realign:5000")
+    assert server_uri(tracking) == "http://mlflow.realign:5000"
+
+
+def test_stage_flow_refuses_to_log_into_its_own_disk(
+    toy_workspace: Path, tmp_path: Path, prefect_harness
+) -> None:
+    from flows.stage import realign_stage
+
+    pod = tmp_path / "pod"
+    _sh(tmp_path, "git", "clone", "-q", str(toy_workspace), str(pod))
+    state = capture_state(toy_workspace)  # params.yaml with a sqlite tracking URI
+    with pytest.raises(DispatchError, match="is a local store"):
+        realign_stage(stage="ingest", repo=str(pod), commit=state.commit, files=state.files)
+    assert not (pod / "artifacts" / "ingest").exists()
+
+
+def test_stage_target_sets_the_commits_image_on_container_pools(prefect_harness) -> None:
+    from flows.stage import stage_target
+    from realign_pipeline.config import load_params
+    from realign_pipeline.config.pipeline import PipelineConfig
+
+    pipeline = load_params(Path("params.yaml")).pipeline
+    commit = "a" * 40
+    process = stage_target(_stage_deployment("cpu-pool"), pipeline, commit)
+    assert process.job_variables == {}  # a process pool runs the checkout, not an image
+    k8s = _stage_deployment("gpu-k8s", pool_type="kubernetes")
+    with pytest.raises(DispatchError, match=r"pipeline.image is empty.*realign image push"):
+        stage_target(k8s, pipeline, commit)
+    repository = "registry.internal:5000/ml/realign-pipeline"
+    with_image = PipelineConfig(**{**pipeline.model_dump(), "image": repository})
+    target = stage_target(k8s, with_image, commit)
+    assert target.job_variables == {"image": f"{repository}:{commit}"}
+    with pytest.raises(DispatchError, match="does not exist: prefect deploy"):
+        stage_target("realign-stage/nowhere", with_image, commit)
+
+
+def test_a_stage_nobody_picks_up_fails_with_the_reason_and_is_cancelled(prefect_harness) -> None:
+    """A pool without a worker: the run stays Scheduled; the parent stops after the timeout."""
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+
+    from flows.stage import wait_for_stage
+    from realign_pipeline.config import load_params
+
+    pipeline = load_params(Path("params.yaml")).pipeline.model_copy(
+        update={"stage_start_timeout_s": 3}
+    )
+    deployment = _stage_deployment("unattended")
+    run = run_deployment(deployment, parameters={"stage": "ingest"}, timeout=0, as_subflow=False)
+    with pytest.raises(DispatchError) as err:
+        wait_for_stage(run.id, "unattended", pipeline)
+    message = str(err.value)
+    assert "did not start within 3 s (state Scheduled)" in message
+    assert "work pool unattended has no worker online" in message
+    with get_client(sync_client=True) as client:
+        assert client.read_flow_run(run.id).state.is_cancelled()
+
+
+def test_a_stage_the_worker_crashes_fails_with_the_clusters_reason(prefect_harness) -> None:
+    """What prefect-kubernetes reports for a pod that cannot start: a diagnosis logged on the
+    flow run by its observer, then the run marked Crashed with the job's failure."""
+    import threading
+    from datetime import datetime
+
+    from prefect import get_client
+    from prefect.client.schemas.actions import LogCreate
+    from prefect.deployments import run_deployment
+    from prefect.states import Crashed, Pending
+
+    from flows.stage import wait_for_stage
+    from realign_pipeline.config import load_params
+
+    pipeline = load_params(Path("params.yaml")).pipeline
+    run = run_deployment(
+        _stage_deployment("crashing"), parameters={"stage": "ingest"}, timeout=0, as_subflow=False
+    )
+    diagnosis = (
+        "Image pull failed: Back-off pulling image registry.internal:5000/ml/realign-pipeline:"
+        "0000000 Resolution: check the image name and tag, and the registry credentials"
+    )
+
+    def worker_and_observer() -> None:
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(run.id, Pending(), force=True)
+            client.create_logs([LogCreate(
+                name="prefect.flow_runs.observer", level=40, message=diagnosis,
+                timestamp=datetime.now(UTC), flow_run_id=run.id,
+            )])  # fmt: skip
+            client.set_flow_run_state(
+                run.id, Crashed(message="Job reached its deadline: DeadlineExceeded"), force=True
+            )
+
+    threading.Timer(1.0, worker_and_observer).start()
+    with pytest.raises(DispatchError) as err:
+        wait_for_stage(run.id, "crashing", pipeline)
+    message = str(err.value)
+    assert "ended Crashed" in message and "DeadlineExceeded" in message
+    assert "Image pull failed: Back-off pulling image" in message

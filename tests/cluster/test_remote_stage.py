@@ -3,11 +3,12 @@
 The parent is a fresh copy of this repository with the demo data; the "pod" is a `git clone` of
 it that the parent then moves past (one more commit), so the pod has to fetch the commit. A moto
 S3 server on 127.0.0.1 is the DVC remote (`pipeline.dvc_remote`, left uncommitted in the parent's
-params.yaml so that it has to travel), a real `prefect server` runs the `realign-stage/gpu-24gb`
-deployment of deploy/prefect-cluster.yaml on a process pool of that name, served by a
-`prefect worker` in the pod clone. The parent's `realign-pipeline` flow dispatches `ingest` there
-with `run_deployment`; afterwards the parent holds the pod's outputs byte for byte, the same
-dvc.lock entry, and `dvc status` finds the stage and its inputs up to date.
+params.yaml so that it has to travel), an `mlflow server` the tracking server both log into, a
+real `prefect server` runs the `realign-stage/gpu-24gb` deployment of deploy/prefect-cluster.yaml
+on a process pool of that name, served by a `prefect worker` in the pod clone. The parent's
+`realign-pipeline` flow dispatches `ingest` there with `run_deployment`; afterwards the parent
+holds the pod's outputs byte for byte, the same dvc.lock entry, and `dvc status` finds the stage
+and its inputs up to date.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 from flows.workspace import set_param
 from tests.e2e.workspace import copy_repo, sh
 from tests.orchestration.test_prefect_server import prefect_worker
-from tests.reliability.mlflow_server import free_port
+from tests.reliability.mlflow_server import free_port, mlflow_server
 
 BUCKET = "realign-test"
 DEPLOYMENT = "realign-stage/gpu-24gb"
@@ -67,6 +68,11 @@ def _files(root: Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect_server, s3_remote):
     s3_env, s3 = s3_remote
+    with mlflow_server(tmp_path / "mlflow", dict(os.environ)) as server:
+        _run_remote_stage(tmp_path, prefect_server, s3_env, s3, server)
+
+
+def _run_remote_stage(tmp_path, prefect_server, s3_env, s3, server) -> None:  # noqa: ANN001
     parent, pod = tmp_path / "parent", tmp_path / "pod"
     parent.mkdir()
     copy_repo(parent)
@@ -74,7 +80,7 @@ def test_stage_runs_in_the_pod_clone_and_its_outputs_come_back(tmp_path, prefect
         **os.environ,
         **prefect_server,
         **s3_env,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "MLFLOW_TRACKING_URI": server.uri,  # a server: a pod's own disk is refused
         "HF_HUB_OFFLINE": "1",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
     }

@@ -18,6 +18,7 @@ from realign_pipeline.cli import (
     evaluate,
     fetch_models,
     grpo,
+    image,
     params,
     review,
     sample,
@@ -33,7 +34,18 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, params, tiny_models, fetch_models, grpo, sample, review, align, evaluate):
+for _module in (
+    data,
+    params,
+    tiny_models,
+    fetch_models,
+    image,
+    grpo,
+    sample,
+    review,
+    align,
+    evaluate,
+):
     _module.register(app)
 
 

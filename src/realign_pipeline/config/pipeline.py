@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from realign_pipeline.config.base import Section
 
@@ -43,3 +43,26 @@ class PipelineConfig(Section):
     review_timeout_s: int = Field(
         gt=0, description="How long a human-mode flow waits for the experts' export."
     )
+    image: str = Field(
+        description="Image repository (no tag) of deploy/Dockerfile's builds, e.g. "
+        "registry.internal:5000/ml/realign-pipeline: a stage sent to a Kubernetes pool runs "
+        "<image>:<parent's commit> (`realign image push` builds and pushes it). Empty: stages "
+        "go to process pools only."
+    )
+    stage_start_timeout_s: int = Field(
+        gt=0,
+        description="How long a dispatched stage may take to start (scheduled, pod pending, "
+        "image pull) before the run fails with the cluster's reason.",
+    )
+    stage_timeout_s: int = Field(
+        gt=0,
+        description="How long the parent waits for a started dispatched stage to finish "
+        "(longer than the job template's active_deadline_s).",
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_repository(cls, value: str) -> str:
+        from realign_pipeline.image import check_repository
+
+        return check_repository(value) if value else value
