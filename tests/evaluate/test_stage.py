@@ -183,7 +183,7 @@ def test_predictions_stream_in_bounded_batches_with_progress(
 
 
 def test_optional_benchmark_missing_at_ingest_is_listed_not_scored(
-    benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
+    benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path, monkeypatch
 ) -> None:
     from mlflow import MlflowClient
 
@@ -193,7 +193,8 @@ def test_optional_benchmark_missing_at_ingest_is_listed_not_scored(
     # ingest skipped `ultrasynth` (required: false, folder absent) and said so in summary.json
     (manifests / "summary.json").write_text(json.dumps({"missing_benchmarks": ["ultrasynth"]}))
     cfg = eval_cfg.model_copy(update={"benchmarks": ["demo", "ultrasynth"], "perturbations": []})
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a file store starts in 1 s, sqlite 10
+    uri = (tmp_path / "mlruns").as_uri()
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("e")).info.run_id
     preprocess = create_preprocess(
