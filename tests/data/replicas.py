@@ -111,6 +111,7 @@ def build_progan_train(root: Path, base: str, *, progan_level: bool) -> Replica:
     for category in LSUN_20:
         b.pair(f"{top}/{category}", "progan", category)
     b.side(f"{top}/.DS_Store", "")  # CNNDetection's own example folder ships these
+    b.side(f"{top}/airplane/0_real/._00000.png", "")  # AppleDouble, from a macOS-made archive
     return b.replica
 
 

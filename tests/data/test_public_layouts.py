@@ -178,5 +178,5 @@ def test_inspect_cli_prints_json_and_writes_nothing(
         replicas.LSUN_20,
     )
     assert train["generators"] == {"progan": {"real": 20, "fake": 20}}
-    assert train["side_files"] == 1 and printed["refusals"] == []
+    assert train["side_files"] == 2 and printed["refusals"] == []
     assert sorted(tmp_path.rglob("*")) == before

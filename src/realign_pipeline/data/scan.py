@@ -27,7 +27,8 @@ from realign_pipeline.paths import PathEscapeError, resolve_within
 
 # The label values a CSV may use (compared lower case).
 _CSV_LABELS = {**LABEL_FOLDERS, "0": 0, "1": 1}
-# Files data sets ship beside their images: annotations, lists, notes, OS metadata.
+# Files data sets ship beside their images: annotations, lists, notes, OS metadata (including the
+# `._name` AppleDouble files a macOS-made archive unpacks next to every image).
 SIDE_FILE = "side_file"
 SIDE_FILE_SUFFIXES = frozenset(
     {".jsonl", ".json", ".txt", ".csv", ".tsv", ".md", ".yaml", ".yml", ".xml", ".pdf", ".html"}
@@ -166,7 +167,8 @@ def _file_problem(data_root: str, rel: str, may_escape: bool) -> tuple[str, str]
 def is_side_file(rel: str) -> bool:
     """Whether a file is one a data set ships beside its images (never an image itself)."""
     name = os.path.basename(rel).lower()
-    return name in SIDE_FILE_NAMES or os.path.splitext(name)[1] in SIDE_FILE_SUFFIXES
+    suffix = os.path.splitext(name)[1]
+    return name in SIDE_FILE_NAMES or name.startswith("._") or suffix in SIDE_FILE_SUFFIXES
 
 
 def scan_folder(
