@@ -41,7 +41,7 @@ from realign_pipeline.tracking.lifecycle import variant_label
 from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
 from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.report import eval_markdown, stages_markdown
-from tasks.stages import STAGE_TASKS, StageOutcome
+from tasks.stages import StageOutcome, stage_task
 
 EVAL_REPORT = "report.md"  # in the evaluate stage's output folder (dvc.yaml)
 
@@ -258,11 +258,7 @@ def realign_pipeline(
                     rows.append(dispatch(current, deployment, root, parent, force))
                     stale = None
                     continue
-                stage_task = STAGE_TASKS[current].with_options(
-                    retries=params.pipeline.retries,
-                    retry_delay_seconds=params.pipeline.retry_delay_s,
-                )
-                outcome: StageOutcome = stage_task(
+                outcome: StageOutcome = stage_task(current, params.pipeline)(
                     current,
                     str(root),
                     parent_run_id=parent,

@@ -60,7 +60,7 @@ from tasks.dispatch import (
     stage_return,
     use_remote,
 )
-from tasks.stages import STAGE_TASKS
+from tasks.stages import stage_task
 
 RETURN_KEY = "realign-stage-return"
 _POLL_S = 5.0  # how often the parent reads a dispatched stage's flow run
@@ -132,7 +132,8 @@ def realign_stage(
             check_reachable(server_uri(params.tracking), params.tracking.connect_timeout_s)
         remote = use_remote(root, params.pipeline.dvc_remote)
         logger.info("pulled inputs of %s: %s", stage, ", ".join(pull_inputs(root, stage, remote)))
-        outcome = STAGE_TASKS[stage](stage, str(root), parent_run_id=parent_run_id, force=force)
+        run = stage_task(stage, params.pipeline)  # the parent's retry policy, as run locally
+        outcome = run(stage, str(root), parent_run_id=parent_run_id, force=force)
         push_outputs(root, stage, remote)
         returned = stage_return(root, stage, outcome.to_row())
         _publish_return(returned)

@@ -25,7 +25,7 @@ from prefect.artifacts import (
 from prefect.context import get_run_context
 
 from realign_pipeline.config import load_params
-from realign_pipeline.config.pipeline import STAGES
+from realign_pipeline.config.pipeline import STAGES, PipelineConfig
 from realign_pipeline.tracking import (
     ENV_FLOW_RUN_ID,
     ENV_RUN_ID,
@@ -201,3 +201,11 @@ def run_stage(
 
 STAGE_TASKS = {stage: run_stage.with_options(name=stage) for stage in STAGES}
 """One named task per stage (same body), so the Prefect UI shows `ingest`, `grpo`, ..."""
+
+
+def stage_task(stage: str, pipeline: PipelineConfig):  # noqa: ANN201 - a configured Prefect Task
+    """The stage's task with the run's retry policy (pipeline.retries, retry_delay_s), used the
+    same way by the local flow and by a dispatched stage."""
+    return STAGE_TASKS[stage].with_options(
+        retries=pipeline.retries, retry_delay_seconds=pipeline.retry_delay_s
+    )

@@ -379,3 +379,14 @@ def test_a_stage_the_worker_crashes_fails_with_the_clusters_reason(prefect_harne
     message = str(err.value)
     assert "ended Crashed" in message and "DeadlineExceeded" in message
     assert "Image pull failed: Back-off pulling image" in message
+
+
+def test_dispatched_and_local_stages_share_the_retry_policy() -> None:
+    from realign_pipeline.config import load_params
+    from tasks.stages import stage_task
+
+    pipeline = load_params(Path("params.yaml")).pipeline.model_copy(
+        update={"retries": 5, "retry_delay_s": [1.0, 2.0]}
+    )
+    task = stage_task("align", pipeline)  # what realign_stage and realign_pipeline both run
+    assert (task.name, task.retries, task.retry_delay_seconds) == ("align", 5, [1.0, 2.0])
