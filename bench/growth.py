@@ -1,6 +1,6 @@
 """Growth: time and peak memory of ingest -> sample -> review -> align data prep, per size.
 
-For each size N it writes N seeded 32 px PNGs (`synthetic.write_images`), then runs each stage's
+For each size N it writes N seeded 32 px PNGs (`_synthetic.write_images`), then runs each stage's
 library function in its own child process (so each peak is its own) on the previous stage's
 output, with the tiny preset's params and these cuts to keep sampling affordable on a CPU:
 one question, one seed, 8 new tokens, batches of 64 (sample); auto review.
@@ -54,7 +54,7 @@ def _stage(name: str, work: Path, params: str) -> dict:
     base = _status_mb("VmRSS")
     start = time.perf_counter()
     if name == "ingest":
-        from synthetic import ingest
+        from _synthetic import ingest
 
         ingest(work / "data", work / "manifests", params)
     elif name == "sample":
@@ -82,7 +82,7 @@ def _stage(name: str, work: Path, params: str) -> dict:
 
 
 def _import_all() -> None:
-    import synthetic  # noqa: F401
+    import _synthetic  # noqa: F401
 
     import realign_pipeline.align.stage  # noqa: F401
     import realign_pipeline.review  # noqa: F401
@@ -131,7 +131,7 @@ def main() -> None:
         _child(args)
         return
     sys.path.insert(0, str(REPO_ROOT / "bench"))
-    from synthetic import write_images
+    from _synthetic import write_images
 
     from realign_pipeline.config import load_params
     from realign_pipeline.tiny_models.vlm import build_tiny_vlm

@@ -31,7 +31,7 @@ and a final JSON line. What is cut, and why, is printed with each line.
 Each line also shows the GPU memory the stage needs at the preset's batch sizes against its
 budget (80 GB for grpo and sample, 24 GB for align): activations per token measured on CPU from
 what autograd saves, scaled to the preset's sequences, batch and depth, plus weights, gradients
-and optimizer states from the full parameter count (see `rehearse_memory.py`). Peak RSS growth
+and optimizer states from the full parameter count (see `_rehearse_memory.py`). Peak RSS growth
 of each stage is a CPU figure.
 
 Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
@@ -51,8 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _rehearse_memory as mem
 import numpy as np
-import rehearse_memory as mem
 from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -3,12 +3,17 @@
 Each bench script measures its figure and its baseline side by side in one run and prints its
 result as JSON on its last line: one object or a list of objects with keys
 `figure, ours, baseline, unit, ratio, target` (target: a string such as ">= 3x", may be empty).
-This runner collects them, states the machine, and writes bench/results.json.
+This runner collects them, states the machine, and writes bench/results.json (`--quick`:
+bench/results-quick.json, not committed); it exits 1 when a benchmark fails or prints no figure.
 
-    python bench/run.py            # everything (a few minutes on 2 CPU cores)
-    python bench/run.py ingest     # only bench/ingest.py
+    python bench/run.py                # every benchmark (about 5 minutes on 2 CPU cores)
+    python bench/run.py --quick        # every benchmark at small sizes (a smoke run: CI)
+    python bench/run.py ingest         # only bench/ingest.py
 
-GPU-only figures live in bench/gpu_check.py (run on a GPU machine; not part of this runner).
+The benchmarks are the ones named in BENCHMARKS, nothing else: helper modules start with `_`;
+the long runs (profile_pipeline, growth, rehearse_paper) and the GPU-only figures (gpu_check.py,
+on a GPU machine) are run on their own. orchestration needs an up-to-date tiny pipeline
+(scripts/bench.sh runs scripts/pipeline.sh first when it is not).
 """
 
 from __future__ import annotations
@@ -22,8 +27,21 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-# profile_pipeline, growth, rehearse_paper: minutes each, run apart; synthetic: a helper module
-SKIP = {"run.py", "profile_pipeline.py", "growth.py", "rehearse_paper.py", "synthetic.py"}
+# benchmark -> the arguments of its --quick run (small sizes, one round: the figures are noisy,
+# the point is that every benchmark still runs).
+BENCHMARKS = {
+    "align_data": ["--images", "16", "--size", "128", "--epochs", "2"],
+    "align_step": ["--arch", "realign-tiny-vit", "--steps", "1", "--batch-size", "4"],
+    "evaluate": ["--n-images", "32", "--size", "64"],
+    "grpo": ["--steps", "2", "--rounds", "1"],
+    "inference": ["--arch", "realign-tiny-vit", "--rounds", "2", "--batch-size", "4"],
+    "ingest": [],
+    "orchestration": ["--repeats", "1"],
+    "sampling": ["--images", "8", "--rounds", "1", "--repeats", "1", "--stage-images", "8"],
+    "text_cache": ["--sizes", "1000", "10000", "--repeats", "1"],
+}
+# Scripts run on their own: minutes each, or GPU only. Anything else under bench/ is a helper (`_`).
+RUN_APART = {"growth", "profile_pipeline", "rehearse_paper", "gpu_align", "gpu_check", "gpu_grpo"}
 
 
 def _machine() -> dict:
@@ -57,25 +75,32 @@ def _fmt(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def main(names: list[str]) -> int:
-    scripts = sorted(
-        p
-        for p in BENCH.glob("*.py")
-        if p.name not in SKIP and not p.name.startswith("gpu_") and (not names or p.stem in names)
-    )
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    names = [a for a in argv if a != "--quick"] or list(BENCHMARKS)
+    unknown = sorted(set(names) - BENCHMARKS.keys())
+    if unknown:
+        sys.exit(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     rows, failures = [], []
-    for script in scripts:
+    for name in names:
+        script = BENCH / f"{name}.py"
         print(f"[bench] {script.name} ...", file=sys.stderr, flush=True)
         start = time.monotonic()
         proc = subprocess.run(
-            [sys.executable, str(script)], cwd=BENCH.parent, capture_output=True, text=True
-        )
+            [sys.executable, str(script), *(BENCHMARKS[name] if quick else [])],
+            cwd=BENCH.parent, capture_output=True, text=True,
+        )  # fmt: skip
         took = time.monotonic() - start
-        if proc.returncode != 0:
+        try:
+            if proc.returncode != 0:
+                raise ValueError(f"exit code {proc.returncode}")
+            figures = _figures(proc.stdout)
+        except ValueError as exc:  # a failed run, or no (valid) JSON figure line
             failures.append(script.name)
+            print(f"[bench] {script.name} FAILED: {exc}", file=sys.stderr)
             print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
             continue
-        for fig in _figures(proc.stdout):
+        for fig in figures:
             fig.setdefault(
                 "ratio", (fig["ours"] / fig["baseline"]) if fig.get("baseline") else None
             )
@@ -87,8 +112,11 @@ def main(names: list[str]) -> int:
         print("  ".join(_fmt(row.get(h)).ljust(w) for h, w in zip(header, widths, strict=True)))
     machine = _machine()
     print(f"\nmachine: {machine}")
-    out = {"machine": machine, "figures": rows, "failed": failures}
-    (BENCH / "results.json").write_text(json.dumps(out, indent=2) + "\n")
+    out = {"machine": machine, "quick": quick, "figures": rows, "failed": failures}
+    # a quick run's figures are a smoke test's: they never replace the committed full results
+    (BENCH / ("results-quick.json" if quick else "results.json")).write_text(
+        json.dumps(out, indent=2) + "\n"
+    )
     return 1 if failures else 0
 
 

@@ -73,7 +73,7 @@ def _child(args: argparse.Namespace) -> None:
     )
     backend = TransformersBackend(args.model, settings)
     images = _images(args.images, args.image_size)
-    chunk = args.batch_size if args.mode == "batched" else 1
+    chunk = min(args.batch_size, len(images)) if args.mode == "batched" else 1
     temperature = cfg.temperatures[0]
     backend.generate(images[:chunk], [PAPER_QUESTION] * chunk, 0, temperature)  # warm-up
     base_rss = _rss_mb()
@@ -180,7 +180,7 @@ def _stage_run(args: argparse.Namespace, model: str, tmp: Path, workers: int) ->
 
 
 def _stage_workers(args: argparse.Namespace, model: str, tmp: Path) -> list[dict]:
-    from synthetic import ingest, write_images
+    from _synthetic import ingest, write_images
 
     write_images(tmp / "data", args.stage_images, size=args.image_size)
     ingest(tmp / "data", tmp / "manifests", args.params)
@@ -189,7 +189,7 @@ def _stage_workers(args: argparse.Namespace, model: str, tmp: Path) -> list[dict
     print(f"{'workers':<10}{'gen':>6}{'seconds':>10}{'gen/s':>10}   (realign sample, wall clock)")
     for row in (one, two):
         print(
-            f"{row['workers']:<10}{row['generations']:>6}{row['seconds']:>10.1f}"
+            f"{row['num_workers']:<10}{row['generations']:>6}{row['seconds']:>10.1f}"
             f"{row['generations_per_s']:>10.2f}"
         )
     print(f"ratio (2 workers / 1, generations/s): {ratio:.2f}x on {os.cpu_count()} CPU cores")

@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Every CPU benchmark in bench/, one table of side-by-side ratios (bench/results.json).
-# bench/orchestration.py needs an up-to-date tiny pipeline: run scripts/pipeline.sh first.
+# Every CPU benchmark in bench/ (bench/run.py's BENCHMARKS), one table of side-by-side ratios in
+# bench/results.json; `--quick`: small sizes, a few minutes (CI), bench/results-quick.json.
+# bench/orchestration.py times no-op runs, so the tiny pipeline is brought up to date first
+# (scripts/pipeline.sh, a few minutes on a fresh clone) when orchestration is among the benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+names="$(printf '%s\n' "$@" | grep -v -x -e '--quick' || true)"
+if [ -z "$names" ] || grep -q -x orchestration <<< "$names"; then
+  if ! dvc status --quiet >/dev/null 2>&1; then
+    echo "[bench] the tiny pipeline is not up to date: running scripts/pipeline.sh first" >&2
+    bash scripts/pipeline.sh
+  fi
+fi
 exec python bench/run.py "$@"
