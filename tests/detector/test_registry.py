@@ -156,3 +156,25 @@ def test_champion_serves_with_mlflow_models_serve(
         log.close()
     prediction = answer["predictions"][0]
     assert 0.0 <= prediction["p_fake"] <= 1.0 and prediction["label"] in {"real", "fake"}
+
+
+def test_version_says_its_variant_and_the_params_that_scored_it(
+    tiny_detector_dir, tracking_cfg
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from realign_pipeline.detector.pyfunc import log_detector_model
+    from realign_pipeline.tracking import create_run
+
+    label = "tiny align.strategy=bce_only"
+    parent = create_run(tracking_cfg, f"{label} 1a2b3c4", {"realign.variant": label})
+    with start_stage_run(tracking_cfg, "align", "tiny", parent_run_id=parent) as tracker:
+        uri = log_detector_model(tracker, tiny_detector_dir)
+        version = register_detector(tracker, uri, tiny_detector_dir, ALIGN, {}, {})
+    with start_stage_run(tracking_cfg, "evaluate", "tiny", parent_run_id=parent) as tracker:
+        evaluate = {"threshold": 0.5, "preprocessing": "model", "batch_size": 16}
+        record_evaluation(tracker, tiny_detector_dir, {"demo.macc": 0.7}, "demo.macc", evaluate)
+    found = MlflowClient(tracking_cfg.uri).get_model_version(MODEL_NAME, version)
+    assert found.description == label and found.tags["realign.variant"] == label
+    # what scored it is on the version too; how fast it was scored is not
+    assert found.tags["evaluate.threshold"] == "0.5" and "evaluate.batch_size" not in found.tags

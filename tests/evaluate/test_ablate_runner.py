@@ -94,7 +94,7 @@ def _variants() -> list:
     cfg = AblateConfig(
         text_variants=["full", "label_only"], training_variants=["joint_lora"], perturbation="none"
     )
-    return plan_ablation("all", cfg)  # text/full and training/joint_lora: one configuration
+    return plan_ablation("all", cfg)
 
 
 def _tracking(repo: Path) -> TrackingConfig:
@@ -130,17 +130,17 @@ def test_runner_gives_each_variant_a_named_parent_with_params_and_metrics(tmp_pa
     )
     assert outcome.failed == []
     runs = _runs(tracking)
-    by_tag: dict[str, list[str]] = {}
-    for run in runs:
-        by_tag.setdefault(run.data.tags.get("ablation", ""), []).append(
-            run.data.tags["realign.stage"]
-        )
     # one parent per variant, tagged like a flow's, with the evaluate stage's run nested
-    assert sorted(by_tag["text/full"]) == ["evaluate", "pipeline"]
-    assert sorted(by_tag["text/label_only"]) == ["evaluate", "pipeline"]
     parents = {
         r.data.tags["ablation"]: r for r in runs if r.data.tags["realign.stage"] == "pipeline"
     }
+    # (the tiny preset fine-tunes in full: training/joint_lora is a configuration of its own)
+    assert sorted(parents) == ["text/full", "text/label_only", "training/joint_lora"]
+    assert parents["training/joint_lora"].info.run_name.startswith("tiny align.finetune=lora ")
+    nested = [
+        r.data.tags.get("mlflow.parentRunId") for r in runs if r.info.run_name[:8] == "evaluate"
+    ]
+    assert sorted(nested) == sorted(p.info.run_id for p in parents.values())
     label_only = parents["text/label_only"]
     assert label_only.data.metrics["demo.macc"] == 0.5
     assert parents["text/full"].info.status == "FINISHED"

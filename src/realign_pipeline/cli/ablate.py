@@ -5,7 +5,7 @@ in a temporary copy, so the workspace and its params.yaml stay untouched; unchan
 from DVC's run cache). Before each run a parent MLflow run is created, named and tagged as a
 flow's parent run is (`tiny align.text_variant=label_only 1a2b3c4`, the variant-defining params)
 plus `ablation=<table>/<variant>`; its id reaches the stages through `REALIGN_PARENT_RUN_ID`, so
-the align and evaluate runs of that experiment are nested under it (and get the same tag). A
+the align and evaluate runs of that experiment are nested under it. A
 configuration DVC already has (an experiment with the same params.yaml and a metrics file) is
 skipped.
 Library code (variant tables, matching, comparison) is in `realign_pipeline.evaluate.ablate`.
@@ -63,22 +63,6 @@ def _experiment_env(parent_run_id: str | None) -> dict[str, str]:
     return env
 
 
-def _tag_children(tracking: Any, run_id: str | None, tags: dict[str, str]) -> None:
-    """Put the ablation tag on the stage runs nested under `run_id` too."""
-    from realign_pipeline.tracking import tracker_for
-
-    tracker = tracker_for(tracking, run_id)
-    if not tracker.enabled:
-        return
-    experiment_id = tracker.client.get_run(run_id).info.experiment_id
-    children = tracker.client.search_runs(
-        [experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
-    )
-    for child in children:
-        for key, value in tags.items():
-            tracker.client.set_tag(child.info.run_id, key, value)
-
-
 def _run_one(
     variant: Any, name: str, params: Any, expected: dict, repo: Path, dvc: Sequence[str]
 ) -> tuple[bool, str | None]:
@@ -118,7 +102,6 @@ def _run_one(
             sys.stderr.write(line)
     if proc.returncode != 0:
         logger.error("ablation %s: dvc exp run exited with %d", variant.tag, proc.returncode)
-    _tag_children(params.tracking, run_id, {"ablation": variant.tag})
     return proc.returncode == 0, run_id
 
 
