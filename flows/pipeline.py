@@ -1,8 +1,9 @@
 """The `realign-pipeline` flow: every ReAlign stage, in DAG order, as DVC stages.
 
 Each stage is a Prefect task that runs `dvc repro --single-item <stage>` (so unchanged stages are
-skipped and every output is versioned); stages that one `dvc status` up front finds unchanged are
-reported as skipped without starting DVC, until something in the run changes the workspace. A
+skipped and every output is versioned); stages that DVC's status (asked in this process, again
+after each stage that did something) finds unchanged are reported as skipped with no process and
+no MLflow run; the MLflow parent run opens with the first stage that runs. A
 stage listed in `pipeline.stage_deployments` runs on its own work pool through `run_deployment`
 (the `realign-stage` flow), exchanging data through the DVC remote. In human review mode the flow
 waits after `review_export` for the experts' export: a form in the Prefect UI (path of the
@@ -19,6 +20,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -30,15 +32,17 @@ from prefect.input import RunInput
 from pydantic import Field
 
 from flows.stage import check_dispatch, dispatch
-from flows.workspace import apply_preset, set_param, workspace_lock
+from flows.workspace import (
+    apply_preset,
+    check_workspace,
+    kept_params,
+    set_param,
+    workspace_lock,
+)
 from realign_pipeline.cli.common import exit_process
 from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import StageName
-from realign_pipeline.data.checks import raise_refusals
-from realign_pipeline.data.inspect import inspect_data
-from realign_pipeline.tracking import create_run, end_run, git_commit, tracker_for
-from realign_pipeline.tracking.lifecycle import variant_label
-from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
+from realign_pipeline.tracking import git_commit
 from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.report import eval_markdown, stages_markdown
 from tasks.stages import StageOutcome, stage_task
@@ -156,40 +160,78 @@ def _publish(rows: list[dict], root: Path, failed: str | None) -> None:
 PARENT_METRIC_STAGES = ("grpo", "align", "evaluate")
 
 
-def _open_parent_run(
-    params: Params,
-    root: Path,
-    commit: str,
-    flow_run_id: str,
-    stages: Sequence[str],
-    force: bool,
-) -> str | None:
+@dataclass
+class _ParentRun:
     """The flow's MLflow parent run, named `<preset> [<overrides>] <short commit>` (what differs
-    from the preset's file), with the params that define it."""
-    label = variant_label(root, params.model_dump(mode="json"))
-    parent = create_run(
-        params.tracking,
-        f"{label} {commit[:7]}",
-        {
-            "prefect.flow_run_id": flow_run_id,
-            "realign.preset": params.preset,
-            VARIANT_TAG: label,
-            "mlflow.source.git.commit": commit,
-            "realign.stage": "pipeline",
-        },
-    )
-    tracker_for(params.tracking, parent).log_params(
-        {
-            "preset": params.preset,
-            "stages": ",".join(stages),
-            "review.mode": params.review.mode,
-            "force": force,
-            **variant_params(
-                {s: getattr(params, s).model_dump(mode="json") for s in ("align", "evaluate")}
-            ),
-        }
-    )
-    return parent
+    from the preset's file), with the params that define it.
+
+    Opened when the first stage actually runs: a run whose stages are all up to date opens no
+    MLflow run at all (nothing new to record), and it does not even import MLflow.
+    """
+
+    params: Params
+    root: Path
+    commit: str
+    flow_run_id: str
+    stages: Sequence[str]
+    force: bool
+    run_id: str | None = None
+    opened: bool = False
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def open(self) -> str | None:
+        if self.opened:
+            return self.run_id
+        from realign_pipeline.tracking import create_run
+        from realign_pipeline.tracking.lifecycle import variant_label
+        from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
+
+        params = self.params
+        label = variant_label(self.root, params.model_dump(mode="json"))
+        self.run_id = create_run(
+            params.tracking,
+            f"{label} {self.commit[:7]}",
+            {
+                "prefect.flow_run_id": self.flow_run_id,
+                "realign.preset": params.preset,
+                VARIANT_TAG: label,
+                "mlflow.source.git.commit": self.commit,
+                "realign.stage": "pipeline",
+            },
+        )
+        self.opened = True
+        tracker = self._tracker()
+        tracker.log_params(
+            {
+                "preset": params.preset,
+                "stages": ",".join(self.stages),
+                "review.mode": params.review.mode,
+                "force": self.force,
+                **variant_params(
+                    {s: getattr(params, s).model_dump(mode="json") for s in ("align", "evaluate")}
+                ),
+            }
+        )
+        tracker.log_metrics(self.metrics)  # of the stages before it that were skipped
+        return self.run_id
+
+    def _tracker(self):  # noqa: ANN202 - realign_pipeline.tracking.Tracker, imported lazily
+        from realign_pipeline.tracking import tracker_for
+
+        return tracker_for(self.params.tracking, self.run_id)
+
+    def log_metrics(self, metrics: dict[str, float]) -> None:
+        self.metrics.update(metrics)
+        if self.opened:
+            self._tracker().log_metrics(metrics)
+
+    def end(self, status: str = "FINISHED") -> None:
+        if self.opened:
+            from realign_pipeline.tracking import end_run
+
+            if status == "KILLED":
+                self._tracker().set_tags({"realign.status": "suspended"})
+            end_run(self.params.tracking, self.run_id, status)
 
 
 @flow(name="realign-pipeline", flow_run_name=_run_name, log_prints=True)
@@ -220,9 +262,12 @@ def realign_pipeline(
             config before any stage runs. They name the run, its tags and its MLflow parent run.
     """
     logger = get_run_logger()
-    root = Path(repo).resolve()
+    root = check_workspace(repo)  # before anything is created there
     flow_run_id, _ = _flow_run()
-    with workspace_lock(root, holder=f"prefect flow run {flow_run_id}"):
+    with (
+        workspace_lock(root, holder=f"prefect flow run {flow_run_id}"),
+        kept_params(root, keep=lambda exc: isinstance(exc, Pause)),
+    ):
         if apply_preset(root, preset, overrides):
             logger.info("params.yaml rendered from preset %s %s", preset, " ".join(overrides))
         if review_mode != "params" and set_param(root, "review.mode", review_mode):
@@ -232,6 +277,9 @@ def realign_pipeline(
         stages = tuple(s for s in dvc_stage_names(root) if not stages or s in stages)
         check_dispatch(root, params, stages)  # fail now, not after hours of stages
         if params.preset != "tiny" and "ingest" in stages:  # what ingest would refuse, now
+            from realign_pipeline.data.checks import raise_refusals
+            from realign_pipeline.data.inspect import inspect_data
+
             raise_refusals(inspect_data(root / "data", params.ingest).findings)
         commit = git_commit(root)
         tag_flow_run(
@@ -242,50 +290,57 @@ def realign_pipeline(
                 f"force:{force}".lower(),
             ]
         )
-        parent = _open_parent_run(params, root, commit, flow_run_id, stages, force)
-        parent_tracker = tracker_for(params.tracking, parent)
-        rows: list[dict] = []
-        current = None
-        # one `dvc status` up front; it holds until something in this run changes the workspace
-        stale = None if force else out_of_date(root)
-        try:
-            for current in stages:
-                if current == "review_import" and params.review.mode == "human":
-                    _wait_for_review(root, params, params.pipeline.review_timeout_s)
-                    stale = None
-                deployment = params.pipeline.stage_deployments.get(current)
-                if deployment:
-                    rows.append(dispatch(current, deployment, root, parent, force))
-                    stale = None
-                    continue
-                outcome: StageOutcome = stage_task(current, params.pipeline)(
-                    current,
-                    str(root),
-                    parent_run_id=parent,
-                    force=force,
-                    up_to_date=stale is not None and current not in stale,
-                )
-                rows.append(outcome.to_row())
-                if current in PARENT_METRIC_STAGES:
-                    parent_tracker.log_metrics(outcome.metrics)
-                if outcome.status != "skipped":
-                    stale = None
-        except Pause:
-            # suspended for the experts: this execution ends here; resuming re-runs the flow,
-            # which skips the finished stages and opens a new parent run
-            rows.append({"stage": current or "", "status": "waiting for review"})
-            parent_tracker.set_tags({"realign.status": "suspended"})
-            end_run(params.tracking, parent, "KILLED")
-            _publish(rows, root, None)
-            raise
-        except BaseException as err:
-            rows.append({"stage": current or "", "status": f"FAILED: {err}"})
-            end_run(params.tracking, parent, "FAILED")
-            _publish(rows, root, current)
-            raise
-        end_run(params.tracking, parent)
+        parent = _ParentRun(params, root, commit, flow_run_id, stages, force)
+        return _run_stages(root, params, stages, parent, force)
+
+
+def _run_stages(
+    root: Path, params: Params, stages: Sequence[str], parent: _ParentRun, force: bool
+) -> list[dict]:
+    """Run `stages` in order; publish the stages table (and evaluation report) either way."""
+    rows: list[dict] = []
+    current = None
+    # DVC's status, asked in-process: up-to-date stages cost no process and no MLflow run; it is
+    # asked again after each stage that did something
+    stale = None if force else out_of_date(root)
+    try:
+        for current in stages:
+            if current == "review_import" and params.review.mode == "human":
+                _wait_for_review(root, params, params.pipeline.review_timeout_s)
+                stale = None if force else out_of_date(root)
+            up_to_date = stale is not None and current not in stale
+            deployment = params.pipeline.stage_deployments.get(current)
+            if deployment and not up_to_date:
+                rows.append(dispatch(current, deployment, root, parent.open(), force))
+                stale = None if force else out_of_date(root)
+                continue
+            outcome: StageOutcome = stage_task(current, params.pipeline)(
+                current,
+                str(root),
+                parent_run_id=None if up_to_date else parent.open(),
+                force=force,
+                up_to_date=up_to_date,
+            )
+            rows.append(outcome.to_row())
+            if current in PARENT_METRIC_STAGES:
+                parent.log_metrics(outcome.metrics)
+            if outcome.status != "skipped" and not force:
+                stale = out_of_date(root)
+    except Pause:
+        # suspended for the experts: this execution ends here; resuming re-runs the flow,
+        # which skips the finished stages and opens a new parent run
+        rows.append({"stage": current or "", "status": "waiting for review"})
+        parent.end("KILLED")
         _publish(rows, root, None)
-        return rows
+        raise
+    except BaseException as exc:
+        rows.append({"stage": current or "", "status": "FAILED", "error": str(exc)})
+        parent.end("FAILED")
+        _publish(rows, root, current)
+        raise
+    parent.end()
+    _publish(rows, root, None)
+    return rows
 
 
 def _print_summary(rows: list[dict]) -> None:

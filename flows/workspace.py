@@ -3,7 +3,8 @@
 DVC's own repo lock refuses a second concurrent `dvc repro`, but a flow runs many stages in a
 row, and two interleaved flows could each see the other's half-built outputs. The flow therefore
 holds an exclusive lock on the workspace for its whole run; a second run is refused at once with
-a message naming the holder.
+a message naming the holder. A `repo` that cannot work is refused before anything is created in
+it, and a failed run puts params.yaml back as it found it.
 """
 
 from __future__ import annotations
@@ -12,16 +13,60 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from realign_pipeline.errors import RealignError
+
 LOCK_NAME = ".dvc/tmp/realign-pipeline.lock"
 
 
-class WorkspaceBusyError(RuntimeError):
+class WorkspaceError(RealignError):
+    """The flow's `repo` cannot be worked in as it is (not a checkout, no data); says the fix."""
+
+
+class WorkspaceBusyError(RealignError):
     """Another pipeline run holds this workspace."""
+
+
+_CHECKOUT = ("dvc.yaml", "params.yaml", "presets", ".dvc")
+
+
+def check_workspace(repo: str) -> Path:
+    """The resolved checkout `repo` names, or WorkspaceError before anything is created there:
+    not a checkout of this project, or its DVC-tracked `data/` not built yet."""
+    root = Path(repo).expanduser().resolve()
+    missing = [name for name in _CHECKOUT if not (root / name).exists()]
+    if missing:
+        raise WorkspaceError(
+            f"repo {repo!r} ({root}) is not a checkout of realign-pipeline (no "
+            f"{', '.join(missing)}): set `repo` to the folder of a clone (the deployments run in "
+            "REALIGN_REPO)"
+        )
+    if (root / "data.dvc").is_file() and not (root / "data").exists():
+        raise WorkspaceError(
+            f"{root / 'data'} is missing: build it first in that checkout with `realign demo-data "
+            "--out data` (the demo data) or `dvc pull data.dvc` (from the DVC remote)"
+        )
+    return root
+
+
+@contextmanager
+def kept_params(repo: Path, keep: Callable[[BaseException], bool]) -> Iterator[None]:
+    """params.yaml as it was before the block, put back when the block raises an exception
+    that `keep` does not accept (a failed run switches no preset)."""
+    path = repo / "params.yaml"
+    before = path.read_bytes()
+    try:
+        yield
+    except BaseException as exc:
+        if not keep(exc) and path.read_bytes() != before:
+            tmp = path.with_suffix(".yaml.tmp")
+            tmp.write_bytes(before)
+            os.replace(tmp, path)
+        raise
 
 
 @contextmanager

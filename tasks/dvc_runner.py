@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,17 +22,17 @@ from pathlib import Path
 
 import yaml
 
+from realign_pipeline import stage_env
+from realign_pipeline.errors import RealignError
 from realign_pipeline.headline import flatten
-from tasks.dvc_repro import EXIT_TRANSIENT
+from tasks.stage_log import strip_ansi
 
 __all__ = [
-    "FORCE_ENV",
-    "PROGRESS_ENV",
-    "RESULT_ENV",
     "DvcRun",
     "StageFailedError",
     "TransientStageError",
     "dvc_stage_names",
+    "failure_reason",
     "out_of_date",
     "run_dvc_stage",
     "stage_deps",
@@ -41,14 +42,12 @@ __all__ = [
     "stage_spec",
 ]
 
-PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
-RESULT_ENV = "REALIGN_RESULT_FILE"  # the `realign` command writes its StageResult JSON there
-FORCE_ENV = "REALIGN_FORCE"  # set: the command discards resumable state (flow `force`)
 _ROOT = Path(__file__).resolve().parents[1]
+_REPRODUCED = '{"reproduced"'  # tasks/dvc_repro.py's last line: for this module, not the log
 
 
-class StageFailedError(RuntimeError):
-    """The stage's command failed; the message holds the tail of its output."""
+class StageFailedError(RealignError):
+    """The stage's command failed; the message is its own error (the last lines that say why)."""
 
 
 class TransientStageError(StageFailedError):
@@ -65,6 +64,7 @@ class DvcRun:
     output_tail: list[str] = field(default_factory=list)
     restored: bool = False  # outputs checked out from DVC's run cache instead of running
     resumed: bool = False  # the command ran and continued from resumable state it found
+    result: dict | None = None  # what the command wrote to its result file (None: it did not run)
 
     @property
     def status(self) -> str:
@@ -127,35 +127,57 @@ def stage_lock_hash(repo: Path, stage: str) -> str:
 
 
 def out_of_date(repo: Path) -> set[str] | None:
-    """Names of the stages (and `.dvc` files) that `dvc status` finds out of date in `repo`.
+    """Names of the stages (and `.dvc` files) that DVC's status finds out of date in `repo`.
 
-    One DVC process answers for the whole pipeline, where a `dvc repro --single-item` per stage
-    would start one each. None when the status cannot be read (the caller then asks `dvc repro`
-    stage by stage, which is always right).
+    Asked in this process (no `dvc` process started), once for the whole pipeline. None when
+    the status cannot be read (the caller then asks `dvc repro` stage by stage, which is always
+    right).
     """
-    proc = subprocess.run(
-        ["dvc", "status", "--json"], cwd=repo, capture_output=True, text=True, check=False
-    )
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        return None
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
     try:
-        status = json.loads(lines[-1])
-    except ValueError:
+        with Repo(str(repo)) as dvc:
+            status = dvc.status()
+    except DvcException:
         return None
-    return set(status) if isinstance(status, dict) else None
+    # keys are addresses relative to the working directory: `<path>/dvc.yaml:<stage>`, `x.dvc`
+    return {key.rsplit(":", 1)[-1] if ":" in key else Path(key).name for key in status}
+
+
+def _read_progress(path: Path) -> tuple[int, int] | None:
+    try:
+        data = json.loads(path.read_text())
+        return int(data.get("done", 0)), int(data.get("total", 0))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _poll_progress(path: Path, stop: threading.Event, on_progress: Callable) -> None:
     last = None
     while not stop.wait(2.0):
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if data != last:
-            last = data
-            on_progress(int(data.get("done", 0)), int(data.get("total", 0)))
+        progress = _read_progress(path)
+        if progress is not None and progress != last:
+            last = progress
+            on_progress(*progress)
+
+
+_ERROR_LINE = re.compile(
+    r"^(ERROR|error)\b|^\d\d:\d\d:\d\d (ERROR|CRITICAL) |^[\w.]*(Error|Exception)\b.*: "
+)
+
+
+def failure_reason(lines: list[str], limit: int = 4) -> str:
+    """The lines of a failed stage's output that say why: its error lines (the command's own,
+    DVC's with its cause), else its last lines; traceback frames and progress bars left out."""
+    meaningful = [
+        line
+        for line in lines
+        if line.strip() and not line[:1].isspace() and not line.startswith("Traceback")
+    ]
+    errors = [line for line in meaningful if _ERROR_LINE.match(line)]
+    picked = list(dict.fromkeys(errors or meaningful))
+    return "\n".join(picked[-limit:])
 
 
 def run_dvc_stage(
@@ -170,27 +192,30 @@ def run_dvc_stage(
     """Run `dvc repro --single-item STAGE` in `repo` (through `tasks.dvc_repro`): ran, resumed,
     restored from the run cache, or skipped. What happened comes from exit codes, the
     reproduced flag and the result file the `realign` command writes when it runs (`force` also
-    asks it to discard resumable state: REALIGN_FORCE).
+    asks it to discard resumable state: REALIGN_FORCE). A stage that ends well reports its last
+    progress (done/total) before this returns.
 
     Raises:
         TransientStageError: a failure worth retrying (DVC lock held, server unreachable).
-        StageFailedError: any other non-zero exit, with the tail of the output.
+        StageFailedError: any other non-zero exit, with the lines of the output that say why.
     """
     progress_file = repo / ".dvc" / "tmp" / f"progress-{stage}-{os.getpid()}.json"
     progress_file.parent.mkdir(parents=True, exist_ok=True)
     progress_file.unlink(missing_ok=True)
     result_file = progress_file.with_name(f"result-{stage}-{os.getpid()}.json")
     result_file.unlink(missing_ok=True)
-    script = str(_ROOT / "tasks" / "dvc_repro.py")  # a script: it imports nothing of ours
+    script = str(_ROOT / "tasks" / "dvc_repro.py")
     cmd = [sys.executable, script, stage] + (["--force"] if force else [])
     full_env = {
         **os.environ,
         **(env or {}),
-        PROGRESS_ENV: str(progress_file),
-        RESULT_ENV: str(result_file),
+        stage_env.PROGRESS_FILE: str(progress_file),
+        stage_env.RESULT_FILE: str(result_file),
+        "NO_COLOR": "1",  # plain text for the logs (Prefect shows escape codes verbatim)
     }
+    full_env.pop("FORCE_COLOR", None)
     if force:
-        full_env[FORCE_ENV] = "1"
+        full_env[stage_env.FORCE] = "1"
     start = time.monotonic()
     stop = threading.Event()
     poller = None
@@ -211,23 +236,26 @@ def run_dvc_stage(
     ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
-            line = line.rstrip("\n")
+            line = strip_ansi(line.rstrip("\n"))
             tail = (tail + [line])[-60:]
-            if on_line is not None and line.strip():
+            if on_line is not None and line.strip() and not line.startswith(_REPRODUCED):
                 on_line(line)
         returncode = proc.wait()
     stop.set()
     if poller is not None:
         poller.join(timeout=5)
+    final = _read_progress(progress_file)
     progress_file.unlink(missing_ok=True)
     duration = time.monotonic() - start
-    text = "\n".join(tail)
     if returncode != 0:
-        message = f"stage {stage!r} failed (exit {returncode}):\n{text}"
-        if returncode == EXIT_TRANSIENT:
+        _read_result(result_file)  # a half-done command's result is not the stage's
+        message = f"stage {stage!r} failed (exit {returncode}): {failure_reason(tail)}"
+        if returncode == stage_env.EXIT_TRANSIENT:
             raise TransientStageError(message)
         raise StageFailedError(message)
-    reported = [line for line in tail if line.startswith('{"reproduced"')]
+    if on_progress is not None and final is not None:
+        on_progress(final[1] or final[0], final[1] or final[0])  # it ended: done = total
+    reported = [line for line in tail if line.startswith(_REPRODUCED)]
     reproduced = bool(json.loads(reported[-1])["reproduced"]) if reported else False
     result = _read_result(result_file)
     ran = result is not None
@@ -238,6 +266,7 @@ def run_dvc_stage(
         output_tail=tail,
         restored=reproduced and not ran,
         resumed=ran and bool(result.get("extra", {}).get("resumed")),
+        result=result,
     )
 
 

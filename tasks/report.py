@@ -49,7 +49,7 @@ def stages_markdown(rows: Iterable[Mapping[str, object]], failed: str | None = N
         metrics = row.get("metrics") or {}
         cells = (
             row.get("stage", ""),
-            row.get("status", ""),
+            ": ".join(str(row[k]) for k in ("status", "error") if row.get(k)),
             row.get("duration_s", ""),
             _mlflow_cell(row),
             str(row.get("dvc_stage_hash") or "")[:8],

@@ -5,12 +5,15 @@ subprocess that logs into that run (`REALIGN_RUN_ID`), forwards the stage's outp
 run logger as one record per event at its level (`tasks.stage_log`), publishes the stage's JSON
 result and its metrics as artifacts, and keeps a progress artifact (done/total, rate, ETA) up to
 date for long stages. Only transient failures (DVC lock contention, an unreachable server)
-are retried, with backoff.
+are retried, as `pipeline.retries` says (`stage_task`). A stage that DVC's status already found
+up to date costs no process and no MLflow run. A failed stage fails its task at ERROR level with
+the stage command's own error and no traceback of ours.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from prefect.context import get_run_context
 
 from realign_pipeline.config import load_params
 from realign_pipeline.config.pipeline import STAGES, PipelineConfig
+from realign_pipeline.errors import RealignError
 from realign_pipeline.tracking import (
     ENV_FLOW_RUN_ID,
     ENV_RUN_ID,
@@ -37,7 +41,6 @@ from realign_pipeline.tracking import (
 )
 from realign_pipeline.tracking.registry import tag_run_versions
 from tasks.dvc_runner import (
-    DvcRun,
     StageFailedError,
     TransientStageError,
     run_dvc_stage,
@@ -91,21 +94,63 @@ def _flow_run_id() -> str:
 
 
 def _publish_summary(stage: str, summary: dict) -> None:
-    """The stage's JSON result as a markdown artifact (one log record points at it)."""
-    key = f"summary-{stage.replace('_', '-')}"
+    """The stage's result (its result file) as a markdown artifact."""
     create_markdown_artifact(
-        key=key,
+        key=f"summary-{stage.replace('_', '-')}",
         markdown=f"```json\n{json.dumps(summary, indent=2, sort_keys=True)}\n```",
         description=f"{stage}: the stage's result (outputs, counts, metrics)",
     )
-    get_run_logger().info("%s: result published as artifact %s", stage, key)
+
+
+class _Progress:
+    """The stage's progress artifact (done/total, rate, ETA); it ends at done/total."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.started = time.monotonic()
+        self.done = self.total = 0
+        self.artifact_id = create_progress_artifact(
+            progress=0.0,
+            key=f"progress-{stage.replace('_', '-')}",
+            description=f"{stage}: starting",
+        )
+
+    def update(self, done: int, total: int) -> None:
+        if total > 0:
+            self.done, self.total = done, total
+            update_progress_artifact(
+                self.artifact_id,
+                progress=100.0 * done / total,
+                description=progress_text(self.stage, done, total, time.monotonic() - self.started),
+            )
+
+    def finish(self, status: str) -> None:
+        """The stage ended well: 100%, done/total when the stage reported counts."""
+        total = self.total or self.done
+        if total:
+            self.update(total, total)
+        else:
+            update_progress_artifact(
+                self.artifact_id, progress=100.0, description=f"{self.stage}: {status}"
+            )
+
+
+def _skipped(root: Path, stage: str) -> StageOutcome:
+    """An up-to-date stage: no process, no MLflow run; its recorded hash and metrics."""
+    return StageOutcome(
+        stage=stage,
+        status="skipped",
+        duration_s=0.0,
+        mlflow_run_id="",
+        mlflow="",
+        dvc_stage_hash=stage_lock_hash(root, stage),
+        metrics=stage_metrics(root, stage),
+    )
 
 
 @task(
     name="dvc-stage",
     task_run_name="{stage}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
     retry_condition_fn=_is_transient,
     log_prints=True,
 )
@@ -118,13 +163,15 @@ def run_stage(
 ) -> StageOutcome:
     """Run one DVC stage (skipped by DVC when nothing changed) and publish its result.
 
-    `up_to_date`: the caller already knows from `dvc status` that the stage is unchanged, so the
-    `dvc repro` call is left out; the stage is reported as skipped with its recorded metrics.
+    `up_to_date`: the caller already knows from DVC's status that the stage is unchanged, so
+    it is reported as skipped with its recorded metrics: no `dvc repro`, no MLflow run.
     """
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
-    logger = get_run_logger()
     root = Path(repo)
+    if up_to_date and not force:
+        return _skipped(root, stage)
+    logger = get_run_logger()
     params = load_params(root / "params.yaml")
     run_id = create_run(
         params.tracking,
@@ -140,38 +187,26 @@ def run_stage(
     env = {ENV_FLOW_RUN_ID: _flow_run_id()}
     if run_id:
         env[ENV_RUN_ID] = run_id
-    known_skip = up_to_date and not force
-    on_progress = None
-    if stage in PROGRESS_STAGES and not known_skip:
-        artifact_id = create_progress_artifact(
-            progress=0.0,
-            key=f"progress-{stage.replace('_', '-')}",
-            description=f"{stage}: starting",
-        )
-        started = time.monotonic()
-
-        def on_progress(done: int, total: int) -> None:
-            if total > 0:
-                update_progress_artifact(
-                    artifact_id,
-                    progress=100.0 * done / total,
-                    description=progress_text(stage, done, total, time.monotonic() - started),
-                )
-
+    progress = _Progress(stage) if stage in PROGRESS_STAGES else None
+    output = StageLog(logger.log)
     try:
-        if known_skip:
-            result = DvcRun(stage=stage, ran=False, duration_s=0.0)
-        else:
-            output = StageLog(logger.log, lambda summary: _publish_summary(stage, summary))
-            try:
-                result = run_dvc_stage(
-                    root, stage, force=force, env=env, on_line=output.feed, on_progress=on_progress
-                )
-            finally:
-                output.close()
+        result = run_dvc_stage(
+            root,
+            stage,
+            force=force,
+            env=env,
+            on_line=output.feed,
+            on_progress=progress.update if progress else None,
+        )
     except StageFailedError:
         end_run(params.tracking, run_id, "FAILED")
         raise
+    finally:
+        output.close()
+    if progress is not None:
+        progress.finish(result.status)
+    if result.result is not None:
+        _publish_summary(stage, result.result)
     stage_hash = stage_lock_hash(root, stage)
     metrics = stage_metrics(root, stage)
     tracker = tracker_for(params.tracking, run_id)
@@ -179,7 +214,7 @@ def run_stage(
     tracker.set_tags({"dvc.stage_hash": stage_hash, "realign.status": status})
     tag_run_versions(tracker, {"dvc.stage_hash": stage_hash})  # lineage of a registered detector
     if not result.ran:
-        tracker.log_metrics(metrics)  # a skipped stage still shows its (unchanged) numbers
+        tracker.log_metrics(metrics)  # restored from the run cache: its (unchanged) numbers
     end_run(params.tracking, run_id)
     if metrics:
         create_table_artifact(
@@ -197,6 +232,23 @@ def run_stage(
         dvc_stage_hash=stage_hash,
         metrics=metrics,
     )
+
+
+class _ExpectedFailure(logging.Filter):
+    """Prefect logs a failed task or flow run with a traceback. For an expected failure (a
+    stage's command failed, a parameter or config that cannot work: a RealignError) the
+    traceback is ours and says nothing; the record keeps the error's own message only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, RealignError):
+            record.msg, record.args = str(exc), ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+for _name in ("prefect.task_runs", "prefect.flow_runs"):
+    logging.getLogger(_name).addFilter(_ExpectedFailure())
 
 
 STAGE_TASKS = {stage: run_stage.with_options(name=stage) for stage in STAGES}

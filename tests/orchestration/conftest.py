@@ -32,8 +32,14 @@ STAGE_SCRIPT = textwrap.dedent(
     if os.environ.get("REALIGN_FORCE") == "1":
         state.unlink(missing_ok=True)
     print(f"stand-in {stage} ran")
-    if fail:
-        sys.exit(3)
+    # a test makes a stage fail with `.fail/<stage>` holding the exit code (75: transient, once)
+    planted = pathlib.Path(".fail") / stage
+    code = 3 if fail else int(planted.read_text()) if planted.exists() else 0
+    if code == 75:
+        planted.unlink()
+    if code:
+        print(f"error: stand-in {stage} failed on purpose (exit {code})", file=sys.stderr)
+        sys.exit(code)
     result = os.environ.get("REALIGN_RESULT_FILE")  # what `realign`'s finish() writes
     if result:
         extra = {"resumed": state.exists()}

@@ -153,6 +153,8 @@ def test_unchanged_stages_skip_dvc_until_something_runs(
     from flows.pipeline import realign_pipeline
 
     realign_pipeline(stages=STAGES, repo=str(toy_workspace))
+    experiment = _client(toy_workspace).get_experiment_by_name("realign").experiment_id
+    runs_before = len(_client(toy_workspace).search_runs([experiment]))
     calls: list[str] = []
     real = tasks.stages.run_dvc_stage
 
@@ -161,16 +163,17 @@ def test_unchanged_stages_skip_dvc_until_something_runs(
         return real(repo, stage, **kwargs)
 
     monkeypatch.setattr(tasks.stages, "run_dvc_stage", recording)
-    # nothing changed: one `dvc status` answers for every stage, no `dvc repro` is started
+    # nothing changed: DVC's status (in this process) answers for every stage, no process
+    # starts, and no MLflow run is opened (a skipped row keeps its DVC hash and metrics)
     rows = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert calls == [] and {r["status"] for r in rows} == {"skipped"}
-    assert all(r["dvc_stage_hash"] and r["mlflow_run_id"] for r in rows)
-    # a changed output in the middle: the stages before it skip without DVC, the rest go through
-    # `dvc repro` (the status read up front says nothing about what a rerun changes downstream)
+    assert all(r["dvc_stage_hash"] and r["metrics"] and not r["mlflow_run_id"] for r in rows)
+    assert len(_client(toy_workspace).search_runs([experiment])) == runs_before
+    # a changed output in the middle: only that stage goes through `dvc repro`, which restores
+    # its recorded output from the run cache; the status asked again finds the rest unchanged
     (toy_workspace / "artifacts" / "review_export" / "run_id.txt").write_text("edited")
     rows = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
-    assert calls == ["review_export", "review_import", "align"]
-    # DVC restores review_export's recorded output from its run cache, so the rest is unchanged
+    assert calls == ["review_export"]
     assert [r["status"] for r in rows] == ["skipped", "restored", "skipped", "skipped"]
     assert (toy_workspace / "artifacts" / "review_export" / "run_id.txt").read_text() != "edited"
 

@@ -14,7 +14,9 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from realign_pipeline import stage_env
 from realign_pipeline.errors import RealignError
+from realign_pipeline.stage_env import EXIT_TRANSIENT
 
 logger = logging.getLogger("realign_pipeline")
 
@@ -71,37 +73,30 @@ def stage_run(
         yield tracker
 
 
-RESULT_ENV = "REALIGN_RESULT_FILE"
-FORCE_ENV = "REALIGN_FORCE"
-
-
 def forced() -> bool:
     """True when the runner asks for a forced rerun (`REALIGN_FORCE=1`, the flow's `force`):
     the stage discards its resumable state (shards, checkpoints) and recomputes everything."""
-    return os.environ.get(FORCE_ENV, "").strip() == "1"
+    return os.environ.get(stage_env.FORCE, "").strip() == "1"
 
 
 def finish(result: Any, tracker: Any | None = None) -> None:
-    """Log a stage result's metrics to its run and print the result as JSON on stdout (and to
-    `$REALIGN_RESULT_FILE` when set: how the runner knows the command ran and what it did)."""
+    """Log a stage result's metrics to its run, then hand the result over one way: to
+    `$REALIGN_RESULT_FILE` when a runner set it (how it knows the command ran and what it did),
+    else as JSON on stdout (stderr for a worker of a multi-process stage)."""
     payload = result.to_dict() if hasattr(result, "to_dict") else result
-    if target := os.environ.get(RESULT_ENV):
-        from realign_pipeline.atomic import atomic_write_json
-
-        atomic_write_json(target, payload)
     if tracker is not None and isinstance(payload, dict):
         numbers = {
             k: v for k, v in payload.get("metrics", {}).items() if isinstance(v, (int, float))
         }
         tracker.log_metrics(numbers)
         tracker.log_dict(payload, "summary.json")  # the whole result, beside the run's metrics
-    # A worker of a multi-process stage reports on stderr: stdout carries the merged result only.
-    to_stderr = os.environ.get(RESULT_TO_STDERR_ENV) == "1"
+    if target := os.environ.get(stage_env.RESULT_FILE):
+        from realign_pipeline.atomic import atomic_write_json
+
+        atomic_write_json(target, payload)
+        return
+    to_stderr = os.environ.get(stage_env.RESULT_TO_STDERR) == "1"
     typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str), err=to_stderr)
-
-
-PROGRESS_ENV = "REALIGN_PROGRESS_FILE"
-RESULT_TO_STDERR_ENV = "REALIGN_RESULT_TO_STDERR"
 
 
 def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | None:
@@ -110,7 +105,7 @@ def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | N
     The Prefect task running the stage polls that file to update a progress artifact; without
     the variable (plain CLI or `dvc repro`) there is no hook.
     """
-    target = os.environ.get(PROGRESS_ENV)
+    target = os.environ.get(stage_env.PROGRESS_FILE)
     if not target:
         return None
     import time
@@ -127,9 +122,6 @@ def progress_hook(min_interval_s: float = 1.0) -> Callable[[int, int], None] | N
         atomic_write_json(target, {"done": int(done), "total": int(total)})
 
     return report
-
-
-EXIT_TRANSIENT = 75  # EX_TEMPFAIL: the runner retries a stage that exits with it
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:

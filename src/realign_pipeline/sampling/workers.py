@@ -16,6 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from realign_pipeline import stage_env
 from realign_pipeline.config.sample import CaptionConfig, SampleConfig
 from realign_pipeline.errors import ConfigError, RealignError
 from realign_pipeline.launch import cli_command, run_parallel, visible_gpus
@@ -25,14 +26,16 @@ logger = logging.getLogger(__name__)
 __all__ = ["WorkerFailed", "WorkerPlan", "plan_workers", "run_workers", "visible_gpus"]
 
 # Environment of every worker: not the caller's MLflow run (a nested one under it instead), no
-# writes to the caller's progress file, and its result JSON on stderr (stdout: the merge's only).
+# writes to the caller's progress or result file, and its result JSON on stderr (stdout: the
+# merge's only).
 # A forced rerun discards the shards once, before the workers start (the caller's job): a worker
 # that discarded them itself would delete its siblings' fresh shards.
 _WORKER_ENV = {
-    "REALIGN_RUN_ID": "",
-    "REALIGN_PROGRESS_FILE": "",
-    "REALIGN_RESULT_TO_STDERR": "1",
-    "REALIGN_FORCE": "",
+    stage_env.RUN_ID: "",
+    stage_env.PROGRESS_FILE: "",
+    stage_env.RESULT_FILE: "",
+    stage_env.RESULT_TO_STDERR: "1",
+    stage_env.FORCE: "",
 }
 
 
@@ -97,7 +100,7 @@ def run_workers(
         WorkerFailed: a worker exited non-zero (the others' shards are kept; rerun to resume).
     """
     commands = [cli_command(*cli_args, "--shard", f"{i}/{plan.count}") for i in range(plan.count)]
-    tracking = {"REALIGN_PARENT_RUN_ID": parent_run_id} if parent_run_id else {}
+    tracking = {stage_env.PARENT_RUN_ID: parent_run_id} if parent_run_id else {}
     envs = [{**_WORKER_ENV, **tracking, **env} for env in plan.envs]
     logger.info("starting %d sampling workers", plan.count)
     codes = run_parallel(commands, envs)

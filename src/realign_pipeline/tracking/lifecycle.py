@@ -16,15 +16,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from realign_pipeline import stage_env
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking.server import connect, flatten_params, is_remote, redact_uri
 from realign_pipeline.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
-ENV_RUN_ID = "REALIGN_RUN_ID"
-ENV_PARENT_RUN_ID = "REALIGN_PARENT_RUN_ID"
-ENV_FLOW_RUN_ID = "REALIGN_FLOW_RUN_ID"
+ENV_RUN_ID = stage_env.RUN_ID
+ENV_PARENT_RUN_ID = stage_env.PARENT_RUN_ID
+ENV_FLOW_RUN_ID = stage_env.FLOW_RUN_ID
 ENV_EXP_NAME = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of one experiment
 
 
