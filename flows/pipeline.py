@@ -10,7 +10,8 @@ waits after `review_export` for the experts' export: a form in the Prefect UI (p
 export, or "use the auto policy"); deployments suspend (releasing their infrastructure), local
 runs pause.
 
-Run locally (ephemeral Prefect API, no server needed):
+Run locally (ephemeral Prefect API, no server needed; nothing starts when DVC finds every stage
+up to date):
     python -m flows.pipeline
 """
 
@@ -36,6 +37,7 @@ from flows.workspace import (
     apply_preset,
     check_workspace,
     kept_params,
+    rendered_params,
     set_param,
     workspace_lock,
 )
@@ -45,7 +47,7 @@ from realign_pipeline.config.pipeline import StageName
 from realign_pipeline.tracking import git_commit
 from tasks.dvc_runner import dvc_stage_names, out_of_date, stage_outputs
 from tasks.report import eval_markdown, stages_markdown
-from tasks.stages import StageOutcome, stage_task
+from tasks.stages import StageOutcome, skipped_outcome, stage_task
 
 EVAL_REPORT = "report.md"  # in the evaluate stage's output folder (dvc.yaml)
 
@@ -165,8 +167,9 @@ class _ParentRun:
     """The flow's MLflow parent run, named `<preset> [<overrides>] <short commit>` (what differs
     from the preset's file), with the params that define it.
 
-    Opened when the first stage actually runs: a run whose stages are all up to date opens no
-    MLflow run at all (nothing new to record), and it does not even import MLflow.
+    Opened when the first stage actually runs, or at once when the run switched params.yaml (a
+    new variant): a run of the same params whose stages are all up to date opens no MLflow run
+    at all (nothing new to record), and it does not even import MLflow.
     """
 
     params: Params
@@ -268,7 +271,8 @@ def realign_pipeline(
         workspace_lock(root, holder=f"prefect flow run {flow_run_id}"),
         kept_params(root, keep=lambda exc: isinstance(exc, Pause)),
     ):
-        if apply_preset(root, preset, overrides):
+        switched = apply_preset(root, preset, overrides)
+        if switched:
             logger.info("params.yaml rendered from preset %s %s", preset, " ".join(overrides))
         if review_mode != "params" and set_param(root, "review.mode", review_mode):
             logger.info("review.mode set to %s for this run", review_mode)
@@ -291,6 +295,8 @@ def realign_pipeline(
             ]
         )
         parent = _ParentRun(params, root, commit, flow_run_id, stages, force)
+        if switched:
+            parent.open()  # a new variant is recorded even when none of its stages must run
         return _run_stages(root, params, stages, parent, force)
 
 
@@ -352,6 +358,21 @@ def _print_summary(rows: list[dict]) -> None:
         print(f"{row['stage']:<15}{row['status']:<12}{row.get('duration_s', ''):>9}  {heads}")
 
 
-if __name__ == "__main__":
-    _print_summary(realign_pipeline())
+def _main() -> None:
+    """`python -m flows.pipeline`: the default run (tiny preset, every stage) in this checkout.
+
+    Like `dvc repro`, it first asks DVC whether anything is to be done: when params.yaml already
+    holds the tiny preset and every stage is up to date, it prints the table and starts no flow
+    run (no Prefect API, no MLflow run); otherwise it runs the flow.
+    """
+    root = Path.cwd()
+    if rendered_params(root, "tiny") is None and out_of_date(root) == set():
+        print("every stage is up to date (DVC's status): nothing to run, no flow run started")
+        _print_summary([skipped_outcome(root, s).to_row() for s in dvc_stage_names(root)])
+    else:
+        _print_summary(realign_pipeline())
     exit_process(0)  # skip tearing down Prefect, MLflow & co. (about 2 s; see cli.common)
+
+
+if __name__ == "__main__":
+    _main()

@@ -94,19 +94,17 @@ def workspace_lock(repo: Path, holder: str) -> Iterator[None]:
         handle.close()
 
 
-def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool:
-    """Make `preset` (with `key.sub=value` overrides) the active params: True when params.yaml
-    changed.
+def rendered_params(repo: Path, preset: str, overrides: Iterable[str] = ()) -> str | None:
+    """The params.yaml text a run of `preset` (with `key.sub=value` overrides) needs, or None
+    when the current params.yaml already is that.
 
-    Nothing changes when params.yaml already holds that preset (its `preset:` key), was not
-    rendered with overrides (its header) and there are none now, so local edits survive.
-    Otherwise params.yaml is rendered from `presets/<preset>.yaml` (`git diff params.yaml` shows
-    the switch), from any preset to any other, tiny included: a run without overrides after one
-    with them gets the preset's own values back.
+    The current file serves when it holds that preset (its `preset:` key), was not rendered with
+    overrides (its header) and there are none now, so local edits survive. Otherwise params.yaml
+    is rendered from `presets/<preset>.yaml`, from any preset to any other, tiny included: a run
+    without overrides after one with them gets the preset's own values back.
     """
     import yaml
 
-    from realign_pipeline.atomic import atomic_write_text
     from realign_pipeline.config.presets import render_params
 
     target = repo / "params.yaml"
@@ -115,11 +113,20 @@ def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool
     rendered_with_overrides = " --set " in current.partition("\n")[0]
     same = (yaml.safe_load(current) or {}).get("preset") == preset
     if not overrides and same and not rendered_with_overrides:
-        return False
+        return None
     text = render_params(repo, preset, overrides)
-    if text == current:
+    return None if text == current else text
+
+
+def apply_preset(repo: Path, preset: str, overrides: Iterable[str] = ()) -> bool:
+    """Make `preset` (with overrides) the active params (`rendered_params`): True when
+    params.yaml changed (`git diff params.yaml` shows the switch)."""
+    from realign_pipeline.atomic import atomic_write_text
+
+    text = rendered_params(repo, preset, overrides)
+    if text is None:
         return False
-    atomic_write_text(target, text)
+    atomic_write_text(repo / "params.yaml", text)
     return True
 
 

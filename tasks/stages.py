@@ -135,7 +135,7 @@ class _Progress:
             )
 
 
-def _skipped(root: Path, stage: str) -> StageOutcome:
+def skipped_outcome(root: Path, stage: str) -> StageOutcome:
     """An up-to-date stage: no process, no MLflow run; its recorded hash and metrics."""
     return StageOutcome(
         stage=stage,
@@ -170,7 +170,7 @@ def run_stage(
         raise ValueError(f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
     root = Path(repo)
     if up_to_date and not force:
-        return _skipped(root, stage)
+        return skipped_outcome(root, stage)
     logger = get_run_logger()
     params = load_params(root / "params.yaml")
     run_id = create_run(

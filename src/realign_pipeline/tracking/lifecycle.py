@@ -127,7 +127,10 @@ def variant_label(repo_root: Path, params: Mapping[str, Any]) -> str:
         base, ours = values(yaml.safe_load(render_params(repo_root, preset))), values(params)
     except (RealignError, OSError):
         return preset
-    changed = [f"{k}={v}" for k, v in ours.items() if base.get(k) != v]
+    # where a run is recorded (tracking.*) is not what it is
+    changed = [
+        f"{k}={v}" for k, v in ours.items() if base.get(k) != v and not k.startswith("tracking.")
+    ]
     return " ".join([preset, *changed])
 
 
