@@ -53,6 +53,11 @@ def _measure(root: Path, n: int, repeats: int) -> dict:
     return {"entries": n, "open_s": open_s, "per_1k_ms": best * 1000}
 
 
+def _count(n: int) -> str:
+    """1000000 -> "1M", 10000 -> "10k" (the figure's name)."""
+    return f"{n // 10**6}M" if n % 10**6 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
 def main() -> None:
     """Build each size, measure, print a table and the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -76,7 +81,8 @@ def main() -> None:
             [
                 {
                     "figure": "text cache lookup + read per 1k texts, "
-                    f"{large['entries']:,} vs {small['entries']:,} entries (D={args.dim})",
+                    f"{_count(large['entries'])} vs {_count(small['entries'])} entries "
+                    f"(D={args.dim})",
                     "ours": large["per_1k_ms"],
                     "baseline": small["per_1k_ms"],
                     "unit": "ms",
