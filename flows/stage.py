@@ -4,13 +4,15 @@ The parent `realign-pipeline` flow starts it through `dispatch` (`run_deployment
 the stage's inputs to the DVC remote, with the parent's git commit and the text of its params.yaml,
 dvc.lock and changed `.dvc` files. On the worker's machine the flow checks out that commit, writes
 those files, pulls exactly the stage's inputs, runs the stage (logging into a nested MLflow run
-under the parent's run id), pushes its outputs, and publishes its dvc.lock entry and uncached
-outputs as an artifact; `dispatch` writes them into the parent's workspace and pulls the outputs.
+under the parent's run id), pushes its outputs, and returns its dvc.lock entry and uncached outputs
+as the flow run's result, persisted as JSON in the DVC remote (Prefect's result storage, set by
+`dispatch` for the run); `dispatch` reads it, writes them into the parent's workspace and pulls
+the outputs.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
 import os
 import time
@@ -20,12 +22,8 @@ from pathlib import Path
 from uuid import UUID
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
-    ArtifactFilter,
-    ArtifactFilterFlowRunId,
-    ArtifactFilterKey,
     LogFilter,
     LogFilterFlowRunId,
     LogFilterLevel,
@@ -34,6 +32,7 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import LogSort
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
+from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 from prefect.states import Cancelled, Cancelling
 
 from flows.workspace import workspace_lock
@@ -57,45 +56,43 @@ from tasks.dispatch import (
     pull_inputs,
     push_inputs,
     push_outputs,
+    remote_url,
     stage_return,
     use_remote,
 )
 from tasks.stages import stage_task
 
-RETURN_KEY = "realign-stage-return"
 _POLL_S = 5.0  # how often the parent reads a dispatched stage's flow run
 _MAX_REASONS = 8  # warnings of the worker and observer quoted when a stage fails
-_FENCE = "```"
+RESULTS_FOLDER = "prefect-results"  # in the DVC remote: the stage flows' persisted results
 
 
-def _publish_return(returned: StageReturn) -> None:
-    body = json.dumps(returned.to_dict(), indent=1)
-    create_markdown_artifact(
-        key=RETURN_KEY,
-        markdown=f"dvc.lock entry and uncached outputs of `{returned.stage}`, written into the "
-        f"parent's workspace:\n\n{_FENCE}json\n{body}\n{_FENCE}\n",
-        description=f"{returned.stage}: what goes back to the parent",
-    )
+def use_result_storage(remote: str) -> dict[str, str]:
+    """Environment that makes a stage flow persist its result in the DVC remote both machines
+    reach (`<remote>/prefect-results`, a RemoteFileSystem block saved here)."""
+    basepath = f"{remote.rstrip('/')}/{RESULTS_FOLDER}"
+    name = "realign-results-" + hashlib.sha256(basepath.encode()).hexdigest()[:16]
+    # a URL (s3://, gs://, ssh://) through fsspec; a folder (a shared mount) as it is
+    storage = RemoteFileSystem if "://" in basepath else LocalFileSystem
+    storage(basepath=basepath).save(name, overwrite=True)
+    return {"PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK": f"{storage.get_block_type_slug()}/{name}"}
 
 
-def read_return(flow_run_id: str) -> StageReturn:
-    """The StageReturn a `realign-stage` flow run published (RuntimeError when it has none)."""
+def read_return(flow_run_id: UUID | str) -> StageReturn:
+    """The StageReturn a finished `realign-stage` flow run persisted as its result."""
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=[RETURN_KEY]),
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            )
-        )
-    if not found:
-        raise RuntimeError(f"flow run {flow_run_id} published no {RETURN_KEY} artifact")
-    text = str(found[0].data)
-    start = text.index(f"{_FENCE}json\n") + len(f"{_FENCE}json\n")
-    body = text[start : text.rindex(_FENCE)]
-    return StageReturn(**json.loads(body))
+        state = client.read_flow_run(flow_run_id).state
+    return StageReturn(**state.result(raise_on_failure=True))
 
 
-@flow(name="realign-stage", flow_run_name="{stage}", log_prints=True)
+# JSON, not Prefect's default pickle: the parent reads the result from shared storage
+@flow(
+    name="realign-stage",
+    flow_run_name="{stage}",
+    log_prints=True,
+    persist_result=True,
+    result_serializer="json",
+)
 def realign_stage(
     stage: StageName,
     parent_run_id: str | None = None,
@@ -105,7 +102,8 @@ def realign_stage(
     files: dict[str, str | None] | None = None,
     tracking_uri: str = "",
 ) -> dict:
-    """Run one stage against the parent's commit and files; return the stage's table row.
+    """Run one stage against the parent's commit and files; return its StageReturn as a dict
+    (lock entry, uncached outputs, table row), persisted for the parent.
 
     Args:
         stage: The DVC stage to run on this work pool.
@@ -136,8 +134,7 @@ def realign_stage(
         outcome = run(stage, str(root), parent_run_id=parent_run_id, force=force)
         push_outputs(root, stage, remote)
         returned = stage_return(root, stage, outcome.to_row())
-        _publish_return(returned)
-    return returned.row
+    return returned.to_dict()
 
 
 @dataclass(frozen=True)
@@ -298,6 +295,7 @@ def dispatch(stage: str, deployment: str, root: Path, parent: str | None, force:
     remote = use_remote(root, params.pipeline.dvc_remote)
     state = capture_state(root)
     target = stage_target(deployment, params.pipeline, state.commit)
+    results = use_result_storage(remote_url(root, params.pipeline.dvc_remote))
     tracking_uri = server_uri(params.tracking)
     logger.info("pushed inputs of %s: %s", stage, ", ".join(push_inputs(root, stage, remote)))
     flow_run = run_deployment(
@@ -310,12 +308,12 @@ def dispatch(stage: str, deployment: str, root: Path, parent: str | None, force:
             "files": state.files,
             "tracking_uri": tracking_uri,
         },
-        job_variables=target.job_variables,
+        job_variables={**target.job_variables, "env": results},
         timeout=0,  # waited for below, with bounds
     )
     logger.info("%s sent to %s: flow run %s", stage, deployment, flow_run.name)
     wait_for_stage(flow_run.id, target.pool, params.pipeline)
-    returned = read_return(str(flow_run.id))
+    returned = read_return(flow_run.id)
     apply_return(root, returned, remote)
     logger.info("%s ran on %s; lock entry and outputs are here", stage, deployment)
     return {**returned.row, "status": f"{returned.row.get('status', 'ran')} on {deployment}"}

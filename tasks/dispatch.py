@@ -157,26 +157,39 @@ def use_remote(repo: Path, url: str) -> list[str]:
     the default remote of .dvc/config. A remote folder inside the repository (the default
     `.dvc-storage`) exists on this machine only, so it is refused.
     """
+    remote_url(repo, url)
     if url:
         _dvc(repo, "config", "--local", f"remote.{REMOTE_NAME}.url", url)
         return ["--remote", REMOTE_NAME]
-    from dvc.config import Config
+    return []
 
-    config = Config(dvc_dir=str(repo / ".dvc"))
-    name = config["core"].get("remote")
-    found = config["remote"].get(name, {}).get("url", "") if name else ""
-    if not found:
+
+def remote_url(repo: Path, url: str) -> str:
+    """The URL of that remote (`pipeline.dvc_remote`, else the default remote's; a folder as an
+    absolute path). DispatchError when there is none, or only this machine has it."""
+    if url:
+        found, name = url, "pipeline.dvc_remote"
+    else:
+        from dvc.config import Config
+
+        config = Config(dvc_dir=str(repo / ".dvc"))
+        name = config["core"].get("remote")
+        found = str(config["remote"].get(name, {}).get("url", "")) if name else ""
+        if not found:
+            raise DispatchError(
+                "no DVC remote to exchange data through: set pipeline.dvc_remote "
+                "(s3://bucket/path, gs://bucket/path or ssh://host/path) in params.yaml"
+            )
+    if "://" in found:
+        return found
+    folder = Path(found) if Path(found).is_absolute() else (repo / ".dvc" / found)
+    if folder.resolve().is_relative_to(repo.resolve()):
         raise DispatchError(
-            "no DVC remote to exchange data through: set pipeline.dvc_remote "
-            "(s3://bucket/path, gs://bucket/path or ssh://host/path) in params.yaml"
-        )
-    if "://" not in str(found) and Path(found).resolve().is_relative_to(repo.resolve()):
-        raise DispatchError(
-            f"the default DVC remote {name!r} is the folder {found}, which only this machine "
-            "has: set pipeline.dvc_remote to a remote both machines reach "
+            f"the DVC remote {name!r} is the folder {found}, which only this machine has: "
+            "set pipeline.dvc_remote to a remote both machines reach "
             "(s3://bucket/path, gs://bucket/path or ssh://host/path; docs/cluster.md)"
         )
-    return []
+    return str(folder.resolve())
 
 
 def _declared_outputs(spec: dict) -> list[tuple[str, bool]]:

@@ -8,6 +8,7 @@ tests/cluster/test_remote_stage.py.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from datetime import UTC
 from pathlib import Path
@@ -208,8 +209,12 @@ def test_pipeline_stops_before_any_stage_when_dispatch_cannot_work(
 def test_stage_round_trip_leaves_the_parent_clean(
     toy_workspace: Path, tmp_path: Path, prefect_harness
 ) -> None:
-    """Parent pushes, the stage flow runs in the other clone, its lock entry and outputs return."""
-    from flows.stage import read_return, realign_stage
+    """Parent pushes, the stage flow runs in the other clone, its lock entry and outputs return
+    as the flow run's result, persisted as JSON in the DVC remote."""
+    from prefect.settings import PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, temporary_settings
+
+    from flows.stage import RESULTS_FOLDER, read_return, realign_stage, use_result_storage
+    from tasks.dispatch import remote_url
 
     parent = toy_workspace
     pod = tmp_path / "pod"
@@ -221,15 +226,21 @@ def test_stage_round_trip_leaves_the_parent_clean(
     state = capture_state(parent)
     assert push_inputs(parent, "review_export", remote) == ["artifacts/ingest"]
 
-    final = realign_stage(
-        stage="review_export",
-        repo=str(pod),
-        commit=state.commit,
-        files=state.files,
-        return_state=True,
-    )
+    storage = use_result_storage(remote_url(parent, str(tmp_path / "remote")))
+    block = storage["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"]  # what dispatch sets for the run
+    with temporary_settings(updates={PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK: block}):
+        final = realign_stage(
+            stage="review_export",
+            repo=str(pod),
+            commit=state.commit,
+            files=state.files,
+            return_state=True,
+        )
     assert final.is_completed()
-    returned = read_return(str(final.state_details.flow_run_id))
+    texts = [p.read_text() for p in (tmp_path / "remote" / RESULTS_FOLDER).iterdir()]
+    assert all(json.loads(text) for text in texts)  # JSON, never pickle
+    assert any('"lock"' in text for text in texts)  # the stage's result is among them
+    returned = read_return(final.state_details.flow_run_id)
     assert returned.files == {
         "metrics/review_export.json": (pod / "metrics/review_export.json").read_text()
     }
