@@ -31,8 +31,8 @@ CHAMPION_RULE = (
 )
 # Fields of the align and evaluate sections that change neither the detector nor its score
 # (hardware, batching, logging). Every other field defines a variant: it goes on the parent run
-# and the model version under its params.yaml name (tests/detector/test_registry.py checks
-# these names against the config).
+# and the model version under its params.yaml name (tests/core/test_tracking.py checks these
+# names against the config).
 RUNTIME_PARAMS = {
     "align": (
         "device", "num_workers", "cpu_threads", "image_cache_mb", "text_batch_size",
@@ -128,11 +128,6 @@ def register_detector(
     return str(version.version)
 
 
-def _metric(version: Any, key: str) -> float | None:
-    value = version.tags.get(f"metric.{key}")
-    return float(value) if value is not None else None
-
-
 def record_evaluation(
     tracker: Tracker,
     detector_dir: Path,
@@ -171,10 +166,10 @@ def record_evaluation(
         tags = {
             **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
             **variant_params({"evaluate": evaluate or {}}),
+            "evaluate_run_id": tracker.run_id,
         }
         for key, value in tags.items():
             client.set_model_version_tag(MODEL_NAME, version, key, value)
-        client.set_model_version_tag(MODEL_NAME, version, "evaluate_run_id", tracker.run_id)
         moved = _move_champion(client, version, metrics.get(primary_metric), primary_metric)
     except tracking_errors() as exc:
         tracker.handle_failure(exc)
@@ -199,10 +194,9 @@ def _move_champion(client: Any, version: str, score: float | None, metric: str) 
         current = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except tracking_errors():  # no champion yet (MLflow raises RESOURCE_DOES_NOT_EXIST)
         current = None
-    if current is not None and str(current.version) != version:
-        best = _metric(current, metric)
-        if best is not None and best >= score:
-            return False
+    best = current.tags.get(f"metric.{metric}") if current is not None else None
+    if best is not None and str(current.version) != version and float(best) >= score:
+        return False
     client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
     return True
 
