@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 CLEAN = "none"  # the evaluation condition without perturbation (evaluate.perturb.NONE)
-EVAL_KEYS = ("macc", "map", "best_acc", "ece")  # per benchmark, clean images
+# per benchmark, clean images; macc_seen / macc_unseen: generators training saw / never saw
+EVAL_KEYS = ("macc", "macc_seen", "macc_unseen", "map", "best_acc", "ece")
 ROBUSTNESS_KEYS = ("macc",)  # per benchmark and perturbation
 
 
@@ -64,9 +65,17 @@ def ingest_headline(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def grpo_headline(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The VLM's greedy accuracy and format rate on val after training (and before, when
-    measured), under `grpo` (`grpo.eval_accuracy`): beside the detector's numbers on a parent run
-    they say whose they are."""
-    keys = ("eval_accuracy", "eval_format_rate", "baseline_accuracy", "train_reward")
+    measured) and its mean training reward per half of the run (did it rise?), under `grpo`
+    (`grpo.eval_accuracy`): beside the detector's numbers on a parent run they say whose
+    they are."""
+    keys = (
+        "eval_accuracy",
+        "eval_format_rate",
+        "baseline_accuracy",
+        "train_reward",
+        "train_reward_first_half",
+        "train_reward_second_half",
+    )
     return {"grpo": _pick(metrics, keys)}
 
 
@@ -105,7 +114,8 @@ Summary = Mapping[str, Mapping[str, Mapping[str, Any]]]
 
 
 def eval_headline(summary: Summary) -> dict[str, Any]:
-    """metrics/eval.json: `{benchmark: {macc, map, best_acc, ece}}` on clean images.
+    """metrics/eval.json: `{benchmark: {macc, macc_seen, macc_unseen, map, best_acc, ece}}` on
+    clean images.
 
     Undefined values (e.g. mAP when every generator has one class) are left out.
     """

@@ -13,7 +13,7 @@ from realign_pipeline.config.align import AlignConfig
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _pairs_rows(manifest: pd.DataFrame, per_image: int) -> pd.DataFrame:
+def pairs_rows(manifest: pd.DataFrame, per_image: int) -> pd.DataFrame:
     rows = []
     for _, img in manifest.iterrows():
         label = "fake" if img["label"] else "real"
@@ -48,7 +48,7 @@ def align_inputs(tmp_path: Path) -> dict[str, Path]:
     val = make_manifest(root, n_per_class=2, size=32, split="val", seed=1)
     pairs = tmp_path / "pairs" / "pairs.parquet"
     pairs.parent.mkdir()
-    _pairs_rows(train, per_image=2).to_parquet(pairs, index=False)
+    pairs_rows(train, per_image=2).to_parquet(pairs, index=False)
     val_path = tmp_path / "manifests" / "val.parquet"
     val_path.parent.mkdir()
     val.to_parquet(val_path, index=False)

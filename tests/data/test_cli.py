@@ -18,15 +18,15 @@ def test_demo_data_then_ingest_on_the_tiny_preset(
 ) -> None:
     data = tmp_path / "data"
     assert main(["demo-data", "--out", str(data), "-p", PARAMS]) == 0
-    assert json.loads(capsys.readouterr().out)["counts"]["images"] == 144
+    assert json.loads(capsys.readouterr().out)["counts"]["images"] == 352
     args = ["ingest", "--data-root", str(data), "--out", str(tmp_path / "manifests")]
     args += ["--metrics", str(tmp_path / "metrics" / "ingest.json"), "-p", PARAMS]
     assert main([*args, "-s", "tracking.enabled=false", "-s", "ingest.num_workers=1"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["counts"]["accepted"] == printed["counts"]["seen"] == 144
+    assert printed["counts"]["accepted"] == printed["counts"]["seen"] == 352
     metrics = json.loads((tmp_path / "metrics" / "ingest.json").read_text())
-    assert metrics["train"] + metrics["val"] == 64
-    assert metrics == {"accepted": 144, "rejected": 0, "leakage": 0, **metrics}
+    assert metrics["train"] + metrics["val"] == 160
+    assert metrics == {"accepted": 352, "rejected": 0, "leakage": 0, **metrics}
     assert sorted(p.name for p in (tmp_path / "manifests").iterdir()) == [
         "bench-demo.parquet",
         "duplicates.parquet",

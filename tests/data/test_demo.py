@@ -48,10 +48,11 @@ def test_layout_and_sizes_match_the_preset(demo_root: Path) -> None:
     assert train == sorted(cfg.train_generators) and bench == sorted(cfg.benchmark_generators)
     assert set(bench) - set(train), "the benchmark must hold generators unseen in training"
     for gen in train:
-        assert len(list((demo_root / "train" / gen / "0_real").glob("*.png"))) == 8
-        assert len(list((demo_root / "train" / gen / "1_fake").glob("*.png"))) == 8
+        n_real = len(list((demo_root / "train" / gen / "0_real").glob("*.png")))
+        n_fake = len(list((demo_root / "train" / gen / "1_fake").glob("*.png")))
+        assert (n_real, n_fake) == (cfg.train_real_per_generator, cfg.train_fake_per_generator)
     sizes = {Image.open(p).size for p in demo_root.rglob("*.png")}
-    assert sizes == {(64, 64)}
+    assert sizes == {(cfg.image_size, cfg.image_size)}
     assert {p.suffix for p in demo_root.rglob("*") if p.is_file()} == {".png", ".md"}
 
 

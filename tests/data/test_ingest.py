@@ -226,9 +226,9 @@ def test_parallel_decoding_matches_in_process(
     parallel = ingest_config(num_workers=2, chunk_size=8, pool_min_files=1)
     with caplog.at_level(logging.INFO, logger="realign_pipeline.data.validate"):
         result = run_ingest(root, tmp_path / "pool", tmp_path / "p.json", parallel, seed=0)
-    assert "decoding 144 files with 2 processes" in caplog.text
+    assert "decoding 352 files with 2 processes" in caplog.text
     assert _files(tmp_path / "serial") == _files(tmp_path / "pool")
-    assert result.counts["seen"] == result.counts["accepted"] == 144
+    assert result.counts["seen"] == result.counts["accepted"] == 352
     assert result.counts["leakage"] == 0 and result.counts["rejected"] == 0
 
 

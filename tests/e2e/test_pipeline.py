@@ -22,6 +22,7 @@ import yaml
 
 from realign_pipeline.config.pipeline import STAGES as ALL_STAGES
 from tests.e2e.workspace import copy_repo, fresh_git_repo, lock_without_metrics, sh
+from tests.learning import learning_failures, read_run
 from tests.reliability.mlflow_server import mlflow_server as start_mlflow_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,6 +94,14 @@ def test_every_stage_ran_and_wrote_its_outputs(pipeline) -> None:
         assert (ws / rel).exists(), rel
     grpo = yaml.safe_load((ws / "metrics/grpo.json").read_text())
     assert grpo["grpo"]["eval_format_rate"] > 0, grpo  # the tiny preset learns the tag format
+
+
+def test_the_tiny_run_learns(pipeline) -> None:
+    """The detector learned the generators it was trained on, validation is far above chance and
+    GRPO's reward rose (tests/learning.py; the fault tests show the check catches ML bugs)."""
+    run = read_run(pipeline["ws"])
+    assert learning_failures(**run) == []
+    assert run["eval_doc"]["demo"]["macc_unseen"] is not None  # reported beside the seen one
 
 
 def test_every_stage_reproduces_the_committed_lock(pipeline) -> None:

@@ -5,16 +5,23 @@ deliberate, learnable fingerprint of a family of real generators, so that the ti
 something to detect and a benchmark can hold generators absent from training. They say nothing
 about detection quality on real AI-generated images.
 
+The tiny preset trains on upsampler and latent_grid: their fingerprints are fixed patterns whose
+period divides 8 px (a model fingerprint in the sense of Marra et al., "Do GANs leave artificial
+fingerprints?"), strong enough that the tiny ViT, trained from scratch on ~130 images, learns
+them. The other generators' traces depend on the content (no noise, posterised colours, JPEG
+blocks, seams): at 32 px the tiny detector does not pick them up from the training generators,
+which is what the benchmark's unseen generators show.
+
 Registry (`list_generators()`; `create_fake(name, content, rng, weights_rng)`):
     upsampler          untrained transposed-convolution upsampler (GAN decoders): periodic
-                       checkerboard at period 2 and 4 in the spectrum
+                       checkerboard at period 2 and 4 in the spectrum, the same for every image
     denoise_resharpen  heavy denoise then strong unsharp mask (over-smoothed diffusion outputs):
                        no sensor noise, halos along edges
     resample_jpeg      half-size resampling, back up, then JPEG at quality 55-70 (laundered
                        images): 8x8 block grid and interpolation correlation
     colour_quantise    median-cut palette of 12-20 colours, no dither: flat posterised regions
-    latent_grid        low-pass content plus a faint fixed 8-px pattern (latent-diffusion VAE
-                       decoders' grid), unseen in the default training set
+    latent_grid        low-pass content plus a fixed 8-px pattern (latent-diffusion VAE
+                       decoders' grid)
     patch_mosaic       image assembled from shuffled 8x8 patches of the content (patch-based
                        synthesis): incoherent layout, seams every 8 px, unseen in training
 
@@ -76,7 +83,7 @@ def _make_upsampler(
     for _ in range(2):
         # Random "weights" around a bilinear kernel; the taps that feed even and odd output
         # positions no longer sum alike, which is the checkerboard of untrained deconvolutions.
-        noise = weights_rng.normal(0.0, 0.35, (3, 4, 4))
+        noise = weights_rng.normal(0.0, 0.7, (3, 4, 4))
         kernels = bilinear[None] * (1.0 + noise)
         kernels *= 4.0 / kernels.sum(axis=(1, 2), keepdims=True)
         x = _transposed_conv(x, kernels)
@@ -121,7 +128,7 @@ def _make_latent_grid(
     size = content.shape[0]
     smooth = ndimage.gaussian_filter(content.astype(np.float64), sigma=(1.0, 1.0, 0))
     tile = weights_rng.normal(0.0, 1.0, (8, 8, 3))
-    tile = (tile - tile.mean()) / tile.std() * 4.0
+    tile = (tile - tile.mean()) / tile.std() * 8.0  # 8 grey levels: visible up close
     reps = -(-size // 8)
     grid = np.tile(tile, (reps, reps, 1))[:size, :size]
     return _to_uint8(smooth + grid * float(rng.uniform(0.8, 1.2)))

@@ -5,6 +5,10 @@ accuracy_score(y, p > 0.5)`, `r_acc` on label 0 only, `f_acc` on label 1 only, `
 average_precision_score(y, p)`; the paper's mAcc is the plain (unweighted) mean of the
 per-generator acc, mAP the plain mean of the per-generator AP.
 
+Seen / unseen: `macc_seen` is the mAcc over the benchmark generators that also occur in the
+train manifest, `macc_unseen` over the others (the generalisation figure); `None` when the train
+generators are not known or a group is empty.
+
 Undefined values are `None` (null in JSON), never a crash:
 - `real_acc` / `fake_acc` when the generator has no image of that class;
 - `ap` when only one class is present (sklearn would warn and return a meaningless 0 or 1);
@@ -15,7 +19,7 @@ Undefined values are `None` (null in JSON), never a crash:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import numpy as np
 import pandas as pd
@@ -113,16 +117,26 @@ def compute_summary(
     p_fake: np.ndarray,
     *,
     ece_bins: int,
+    seen_generators: Collection[str] | None = None,
 ) -> dict[str, float | int | None]:
     """Benchmark-level numbers: mAcc / mAP (plain means over generators) and pooled extras.
 
     `best_acc` and `ece` are computed on all images of the benchmark pooled; `macc`/`map` are
     the unweighted means of the per-generator values (a generator with 10 images weighs as much
-    as one with 10 000, as in the paper's tables).
+    as one with 10 000, as in the paper's tables). With `seen_generators` (the train manifest's
+    generators), `macc_seen` / `macc_unseen` split mAcc by whether training saw the generator.
     """
     best_acc, best_threshold = compute_best_threshold(labels, p_fake)
+    seen = set(seen_generators) if seen_generators is not None else None
     return {
         "macc": _mean_defined(g["acc"] for g in generators.values()),
+        "macc_seen": None
+        if seen is None
+        else _mean_defined(g["acc"] for name, g in generators.items() if name in seen),
+        "macc_unseen": None
+        if seen is None
+        else _mean_defined(g["acc"] for name, g in generators.items() if name not in seen),
+        "n_seen": None if seen is None else sum(name in seen for name in generators),
         "map": _mean_defined(g["ap"] for g in generators.values()),
         "mean_real_acc": _mean_defined(g["real_acc"] for g in generators.values()),
         "mean_fake_acc": _mean_defined(g["fake_acc"] for g in generators.values()),
@@ -136,12 +150,17 @@ def compute_summary(
 
 
 def summarise_predictions(
-    predictions: pd.DataFrame, *, threshold: float, ece_bins: int
+    predictions: pd.DataFrame,
+    *,
+    threshold: float,
+    ece_bins: int,
+    seen_generators: Collection[str] | None = None,
 ) -> dict[str, dict[str, dict]]:
     """Metrics of a predictions table: {benchmark: {perturbation: {summary..., generators}}}.
 
     Rows are grouped by (benchmark, perturbation, generator); the `category` column is
     ignored, which pools categories per generator as AIGCDetectBenchmark does.
+    `seen_generators`: the generators training saw (for macc_seen / macc_unseen).
     """
     result: dict[str, dict[str, dict]] = {}
     for (bench, pert), frame in predictions.groupby(
@@ -157,7 +176,11 @@ def summarise_predictions(
             for gen, g in frame.groupby("generator", sort=True, observed=True)
         }
         summary = compute_summary(
-            generators, frame["label"].to_numpy(), frame["p_fake"].to_numpy(), ece_bins=ece_bins
+            generators,
+            frame["label"].to_numpy(),
+            frame["p_fake"].to_numpy(),
+            ece_bins=ece_bins,
+            seen_generators=seen_generators,
         )
         result.setdefault(str(bench), {})[str(pert)] = {**summary, "generators": generators}
     return result

@@ -1,6 +1,7 @@
 """The markdown report of an evaluation (`artifacts/eval/report.md`).
 
-Per benchmark: a summary line (mAcc, mAP, best-threshold accuracy, ECE, image counts), the
+Per benchmark: a summary line (mAcc, mAP, best-threshold accuracy, ECE, image counts), mAcc on
+the generators training saw and on the others (when the train manifest is known), the
 per-generator table on clean images (AIGCDetectBenchmark's columns), and the robustness table
 (mAcc / mAP per condition). Accuracies, AP and ECE are fractions (0-1, four decimals), the
 unit of the metrics files, MLflow and Prefect. Undefined values (e.g. AP of a one-class generator)
@@ -48,6 +49,19 @@ def _generator_table(generators: Mapping[str, Mapping]) -> list[str]:
     return lines
 
 
+def _seen_line(clean: Mapping) -> list[str]:
+    """mAcc on the generators training saw and on those it never saw (when known)."""
+    if clean.get("n_seen") is None:
+        return []
+    n_unseen = clean["n_generators"] - clean["n_seen"]
+    return [
+        "",
+        f"mAcc on the {clean['n_seen']} generator(s) training saw: "
+        f"**{_num(clean['macc_seen'])}**; on the {n_unseen} it never saw: "
+        f"**{_num(clean['macc_unseen'])}** (generalisation).",
+    ]
+
+
 def _robustness_table(conditions: Mapping[str, Mapping], order: list[str]) -> list[str]:
     lines = ["| condition | mAcc | mAP | ECE |", "| --- | ---: | ---: | ---: |"]
     for name in order:
@@ -88,6 +102,7 @@ def render_report(
             f"mAcc **{_num(clean['macc'])}**, mAP {_num(clean['map'])}, best-threshold acc "
             f"{_num(clean['best_acc'])}, ECE {_num(clean['ece'])}; {clean['n_images']} images "
             f"scored, {failures.get(bench, 0)} failed to load.",
+            *_seen_line(clean),
             "",
             *_generator_table(clean["generators"]),
             "",

@@ -44,7 +44,12 @@ from realign_pipeline.evaluate.predict import (
 from realign_pipeline.evaluate.preprocess import Preprocess, create_preprocess
 from realign_pipeline.evaluate.report import render_report
 from realign_pipeline.headline import eval_headline, flatten, robustness_headline
-from realign_pipeline.manifest import benchmark_file, read_manifest, read_missing_benchmarks
+from realign_pipeline.manifest import (
+    TRAIN_FILE,
+    benchmark_file,
+    read_manifest,
+    read_missing_benchmarks,
+)
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import Tracker
 
@@ -75,6 +80,16 @@ FAILURE_SCHEMA = pa.schema(
     ]
 )
 _SORT = ["generator", "category", "label", "image_id", "path"]
+
+
+def _train_generators(manifests: Path) -> list[str] | None:
+    """The generators of the train manifest beside the benchmarks (None: no train manifest), so
+    mAcc can be split into generators training saw and those it never saw."""
+    path = manifests / TRAIN_FILE
+    if not path.is_file():
+        logger.info("no %s: mAcc is not split into seen and unseen generators", path)
+        return None
+    return sorted(read_manifest(path)["generator"].astype(str).unique())
 
 
 def _read_benchmarks(
@@ -197,7 +212,12 @@ def evaluate_scorer(
         )
         atomic_write_parquet(tmp / "failures.parquet", failure_table)
         predictions = _read_scores(tmp / "predictions.parquet")
-        metrics = summarise_predictions(predictions, threshold=cfg.threshold, ece_bins=cfg.ece_bins)
+        metrics = summarise_predictions(
+            predictions,
+            threshold=cfg.threshold,
+            ece_bins=cfg.ece_bins,
+            seen_generators=_train_generators(Path(manifests)),
+        )
         failed = {name: sum(f["benchmark"] == name for f in failures) for name in frames}
         document = {"benchmarks": metrics, "failed_images": failed, "missing_benchmarks": missing}
         atomic_write_json(tmp / "metrics.json", document)

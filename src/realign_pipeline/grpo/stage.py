@@ -148,8 +148,9 @@ def _train(
 
 
 def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
-    """Final (last logged) reward means, median seconds per step, and frac_reward_zero_std
-    (share of groups with no reward variance, i.e. no learning signal) per half of the run."""
+    """Final (last logged) reward means, the mean reward of each half of the run (did it rise?),
+    median seconds per step, and frac_reward_zero_std (share of groups with no reward variance,
+    i.e. no learning signal) per half of the run."""
     steps = [h for h in history if "reward" in h]
     if not steps:
         return {}
@@ -160,6 +161,9 @@ def _train_summary(history: list[dict[str, Any]]) -> dict[str, float]:
         "train_reward_format": last.get("rewards/format/mean"),
         "train_steps": float(last.get("step", len(steps))),
     }
+    half = max(1, len(steps) // 2)
+    summary["train_reward_first_half"] = sum(h["reward"] for h in steps[:half]) / half
+    summary["train_reward_second_half"] = sum(h["reward"] for h in steps[-half:]) / half
     times = [h["step_time"] for h in steps if "step_time" in h]
     if times:  # the first step pays one-off costs (allocation, lazy imports)
         summary["train_step_time_s"] = statistics.median(times[1:] or times)
