@@ -133,3 +133,16 @@ def test_roc_is_none_for_one_class_and_monotone_otherwise() -> None:
     curve = compute_roc(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.4, 0.6]))
     assert curve is not None and np.all(np.diff(curve["fpr"]) >= 0)
     assert np.isfinite(curve["threshold"]).all()
+
+
+def test_macc_is_split_into_generators_training_saw_and_the_others() -> None:
+    df = _predictions()
+    split = summarise_predictions(df, threshold=0.5, ece_bins=15, seen_generators={"gen_a", "x"})
+    gens = split["demo"]["none"]["generators"]
+    summary = split["demo"]["none"]
+    assert summary["macc_seen"] == pytest.approx(gens["gen_a"]["acc"])  # "x" is not benchmarked
+    unseen = (gens["gen_b"]["acc"] + gens["gen_c"]["acc"]) / 2
+    assert summary["macc_unseen"] == pytest.approx(unseen)
+    assert summary["n_seen"] == 1
+    unknown = summarise_predictions(df, threshold=0.5, ece_bins=15)["demo"]["none"]
+    assert unknown["macc_seen"] is None and unknown["macc_unseen"] is None  # no train manifest
