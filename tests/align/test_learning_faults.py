@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
+from torch.nn.modules.module import register_module_forward_hook
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from realign_pipeline.align import run_align
 from realign_pipeline.config import load_params
@@ -72,9 +73,9 @@ def _hooks(fault: str):
     """PyTorch's global module / optimizer hooks for the faults that need one."""
     handles = []
     if fault == "detached_head":
-        handles.append(torch.nn.modules.module.register_module_forward_hook(_detach_head))
+        handles.append(register_module_forward_hook(_detach_head))
     if fault == "zero_lr":
-        handles.append(torch.optim.optimizer.register_optimizer_step_pre_hook(_zero_lr))
+        handles.append(register_optimizer_step_pre_hook(_zero_lr))
     try:
         yield
     finally:
