@@ -68,6 +68,9 @@ def test_failed_stage_names_its_cause_and_keeps_the_previous_outputs(
     task_errors = [log.message for log in logs if log.level >= 40 and log.task_run_id]
     assert any(cause in m and "exited with 3" in m for m in task_errors), task_errors
     assert not any("Traceback" in log.message for log in logs)
+    # the stage's header once, and no terminal colour codes
+    assert [log.message for log in logs].count("Running stage 'review_export':") == 1
+    assert not any("\x1b" in log.message for log in logs)
     assert f"| review_export | FAILED: stage 'review_export' failed (exit 1): {cause}" in (
         _latest_stages_artifact()
     )

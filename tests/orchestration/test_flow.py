@@ -52,6 +52,16 @@ def test_flow_runs_stages_in_order_then_skips_unchanged(toy_workspace, prefect_h
         # the stage subprocess received its own run id explicitly
         assert (toy_workspace / "artifacts" / stage / "run_id.txt").read_text() == run.info.run_id
 
+    # align's progress artifact ends at done/total, whatever the last update the stage wrote
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as prefect:
+        (progress,) = prefect.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["progress-align"]))
+        )
+    assert progress.data == 100.0 and progress.description.startswith("align: 4/4 (100%)")
+
     again = realign_pipeline(stages=STAGES, repo=str(toy_workspace))
     assert {r["status"] for r in again} == {"skipped"}
 

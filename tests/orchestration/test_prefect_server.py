@@ -1,9 +1,10 @@
 """Real Prefect server: deploy from deploy/prefect.yaml, run from the 'UI' (CLI), resume via API.
 
 Starts `prefect server start` on 127.0.0.1 (free port, temporary PREFECT_HOME), creates a process
-work pool, deploys the `local` deployment, starts a worker, triggers a run with
-`prefect deployment run` as a user would, waits for the human-review suspension, resumes it
-through the API with the form's input, and waits for Completed.
+work pool, deploys every deployment of deploy/prefect.yaml (`--all`: no Kubernetes pool needed),
+starts a worker, triggers a run with `prefect deployment run` as a user would, waits for the
+human-review suspension, resumes it through the API with the form's input, and waits for
+Completed.
 """
 
 from __future__ import annotations
@@ -124,7 +125,11 @@ def test_deployment_runs_from_cli_and_resumes_through_api(tmp_path, prefect_serv
         cmd, cwd=ws, env=env, check=True, capture_output=True, text=True, timeout=300
     )
     run("prefect", "work-pool", "create", "local", "--type", "process")
-    run("prefect", "--no-prompt", "deploy", "--prefect-file", "deploy/prefect.yaml", "-n", "local")
+    # every deployment of deploy/prefect.yaml, as the README says, on a machine whose only pool
+    # is the local one (the Kubernetes pools' deployments are in deploy/prefect-cluster.yaml)
+    run("prefect", "--no-prompt", "deploy", "--all", "--prefect-file", "deploy/prefect.yaml")
+    for name in ("realign-pipeline/local", "realign-pipeline/cluster"):
+        run("prefect", "deployment", "inspect", name)  # fails when it is not there
     with prefect_worker("local", ws, env, tmp_path / "worker.log"):
         params = json.dumps({"stages": STAGES, "review_mode": "human"})
         out = run(
