@@ -121,3 +121,16 @@ def test_presets_switch_in_any_order_and_a_failed_run_switches_none(
         rows = realign_pipeline(preset=preset, stages=("review_export",), repo=str(toy_workspace))
         assert yaml.safe_load(params.read_text())["preset"] == preset
         assert rows[0]["status"] in {"ran", "restored", "skipped"}
+
+
+def test_a_transient_failure_is_retried_as_pipeline_retries_says(
+    toy_workspace, prefect_harness
+) -> None:
+    """A stage command exiting 75 (a server it needs was unreachable) runs again."""
+    from flows.pipeline import realign_pipeline
+
+    (toy_workspace / ".fail").mkdir()
+    (toy_workspace / ".fail" / "ingest").write_text("75")  # the stand-in exits 75 once
+    rows = realign_pipeline(stages=("ingest",), repo=str(toy_workspace))
+    assert rows[0]["status"] == "ran"
+    assert not (toy_workspace / ".fail" / "ingest").exists()  # the first attempt did fail
