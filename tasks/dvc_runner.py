@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -74,14 +75,24 @@ class DvcRun:
         return "restored" if self.restored else "skipped"
 
 
+def _load_yaml(path: Path) -> Any:
+    """dvc.yaml or dvc.lock, parsed by libyaml when PyYAML has it (10x faster: a skipped stage
+    reads both)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(path.read_text())
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 def dvc_stage_names(repo: Path) -> list[str]:
     """The stages of `repo`'s dvc.yaml in file order (DAG order: the one list of stages)."""
-    return list(yaml.safe_load((repo / "dvc.yaml").read_text())["stages"])
+    return list(_load_yaml(repo / "dvc.yaml")["stages"])
 
 
 def stage_spec(repo: Path, stage: str) -> dict:
     """The stage's entry in dvc.yaml (KeyError names the known stages)."""
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    stages = _load_yaml(repo / "dvc.yaml")["stages"]
     if stage not in stages:
         raise KeyError(f"stage {stage!r} not in dvc.yaml; known: {', '.join(stages)}")
     return stages[stage]
@@ -120,7 +131,7 @@ def stage_lock_hash(repo: Path, stage: str) -> str:
     lock = repo / "dvc.lock"
     if not lock.is_file():
         return ""
-    entry = (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).get(stage)
+    entry = (_load_yaml(lock) or {}).get("stages", {}).get(stage)
     if entry is None:
         return ""
     return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()[:16]
