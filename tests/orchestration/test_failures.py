@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
@@ -22,13 +24,21 @@ def _logs(flow_run_id) -> list:  # noqa: ANN001 - a UUID
         )
 
 
-def _latest_stages_artifact() -> str:
+def _stages_artifact(flow_run_id) -> str:  # noqa: ANN001 - a UUID
+    """The stages table of this flow run (the session's Prefect test server is shared)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
 
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["realign-stages"]))
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["realign-stages"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            )
         )
     return str(max(found, key=lambda a: a.created).data)
 
@@ -55,9 +65,15 @@ def test_failed_stage_names_its_cause_and_keeps_the_previous_outputs(
     flow_run_id = state.state_details.flow_run_id
     with get_client(sync_client=True) as client:
         flow_run = client.read_flow_run(flow_run_id)
-        (task_run,) = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
+        # task runs reach the API through Prefect's event pipeline, a moment after the flow ends
+        for _ in range(60):
+            task_runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            if task_runs and task_runs[0].state.is_final():
+                break
+            time.sleep(0.5)
+    (task_run,) = task_runs
     cause = "error: stand-in review_export failed on purpose (exit 3)"
     assert cause in flow_run.state.message
     assert task_run.name == "review_export" and task_run.state.is_failed()
@@ -72,7 +88,7 @@ def test_failed_stage_names_its_cause_and_keeps_the_previous_outputs(
     assert [log.message for log in logs].count("Running stage 'review_export':") == 1
     assert not any("\x1b" in log.message for log in logs)
     assert f"| review_export | FAILED: stage 'review_export' failed (exit 1): {cause}" in (
-        _latest_stages_artifact()
+        _stages_artifact(flow_run_id)
     )
     # DVC deleted the outputs before running the command: they are back, byte for byte
     assert {p: p.read_bytes() for p in before} == before
