@@ -96,6 +96,11 @@ class GRPOConfig(PixelBounds):
     completions_table_steps: int = Field(
         gt=0, description="Log a table of sampled completions and rewards every N steps."
     )
+    cpu_threads: int = Field(
+        ge=0,
+        description="torch's CPU threads when training without a GPU (0 = torch's default). Fixed "
+        "so the weights do not depend on OMP_NUM_THREADS or the machine's core count.",
+    )
     launcher: LauncherConfig
     lora: GRPOLoraConfig
     cold_start: ColdStartConfig

@@ -257,6 +257,10 @@ def run_grpo(
     from realign_pipeline.models.vlm import load_processor
 
     tracker, state = tracker or Tracker(), distributed_state()
+    import torch
+
+    if cfg.cpu_threads and not torch.cuda.is_available():
+        torch.set_num_threads(cfg.cpu_threads)  # CPU reductions depend on the thread count
     data_root, out_dir = Path(data_root), Path(out_dir)
     source = model or cfg.model
     system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None
