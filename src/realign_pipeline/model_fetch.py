@@ -2,8 +2,8 @@
 
 Nothing else in the pipeline downloads: scripts/env.sh sets `HF_HUB_OFFLINE=1`, and a model
 that is not in the cache stops its stage with `download_hint()`. `realign fetch-models` (this
-module) lists what the preset needs and how big it is (the hub's file metadata when the hub can
-be reached, else the table below), then fetches it with the libraries' own download functions
+module) lists what the preset needs and how big it is (`snapshot_download`'s dry run when
+downloads are on, else the table below), then fetches it with the libraries' own download functions
 (`huggingface_hub.snapshot_download` for the VLMs, `open_clip.download_pretrained` for CLIP), so
 what lands in the cache is exactly what `from_pretrained` / `open_clip.create_model` load later.
 
@@ -15,10 +15,10 @@ cluster, not once per job.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+
+from huggingface_hub import constants, snapshot_download
 
 from realign_pipeline.errors import ConfigError, InputError
 from realign_pipeline.hub import download_hint, downloads_enabled, is_local_model
@@ -98,35 +98,31 @@ def plan_downloads(
 
 
 def _with_metadata(item: ModelDownload) -> ModelDownload:
-    size, source = KNOWN_SIZES.get(item.repo_id), "table"
+    """Size and cache state from the hub's dry run when downloads are on, else the table."""
+    # open_clip fetches one weights file: the first of `_OPEN_CLIP_FILES` that the repo has
+    patterns = list(_OPEN_CLIP_FILES) if item.kind == "open_clip" else None
+    size, source, files = KNOWN_SIZES.get(item.repo_id), "table", []
     if downloads_enabled():
         try:
-            from huggingface_hub import HfApi
-
-            info = HfApi().model_info(item.repo_id, files_metadata=True)
-            sizes = {s.rfilename: s.size for s in info.siblings or [] if s.size is not None}
-            if item.kind == "open_clip":  # open_clip fetches one weights file, in this order
-                sizes = {n: sizes[n] for n in _OPEN_CLIP_FILES if n in sizes}
-                sizes = dict(list(sizes.items())[:1])
-            size, source = sum(sizes.values()), "hub"
-        except OSError as exc:  # hub errors (HTTP, connection, offline) are OSErrors
+            files = snapshot_download(item.repo_id, allow_patterns=patterns, dry_run=True)
+        except OSError as exc:  # hub errors (HTTP, connection) are OSErrors
             logger.warning("no hub metadata for %s (%s); using the table", item.repo_id, exc)
+    if patterns:
+        files = [f for name in patterns for f in files if f.filename == name][:1]
+    if files:
+        size, source = sum(f.file_size or 0 for f in files), "hub"
     return replace(
         item,
         size_bytes=size,
         size_source="unknown" if size is None else source,
-        cached=_is_cached(item),
+        cached=all(f.is_cached for f in files) if files else _is_cached(item.repo_id, patterns),
     )
 
 
-def _is_cached(item: ModelDownload) -> bool:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    patterns = list(_OPEN_CLIP_FILES) if item.kind == "open_clip" else None
+def _is_cached(repo_id: str, patterns: list[str] | None) -> bool:
     try:
-        snapshot_download(item.repo_id, local_files_only=True, allow_patterns=patterns)
-    except (LocalEntryNotFoundError, OSError):
+        snapshot_download(repo_id, local_files_only=True, allow_patterns=patterns)
+    except OSError:  # LocalEntryNotFoundError: not (all) in the cache
         return False
     return True
 
@@ -155,7 +151,7 @@ def fetch_models(
         metrics={"download_gb": round(sum(m.size_bytes or 0 for m in missing) / 1e9, 2)},
         extra={
             "dry_run": dry_run,
-            "cache": os.environ.get("HF_HOME") or str(Path.home() / ".cache" / "huggingface"),
+            "cache": constants.HF_HUB_CACHE,
             "models": [{**asdict(m), "used_by": list(m.used_by)} for m in plan],
         },
     )
@@ -169,8 +165,6 @@ def _download(item: ModelDownload) -> str:
 
             arch, tag = item.name.split("/", 1)
             return str(open_clip.download_pretrained(open_clip.get_pretrained_cfg(arch, tag)))
-        from huggingface_hub import snapshot_download
-
         return str(snapshot_download(item.repo_id))
     except (OSError, RuntimeError, ValueError) as exc:
         raise InputError(f"downloading {item.name} ({item.repo_id}) failed: {exc}") from None
