@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,18 +17,13 @@ from realign_pipeline.tracking import (
     start_stage_run,
 )
 from tests.conftest import local_tracking
+from tests.reliability.mlflow_server import free_port, health_stub
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _cfg(tmp_path: Path, **update) -> TrackingConfig:
     return local_tracking(tmp_path, "realign-test", **update)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatch) -> None:
@@ -86,7 +80,7 @@ def test_disabled_tracking_is_a_no_op(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_fails_fast_naming_uri(tmp_path: Path, monkeypatch) -> None:
-    uri = f"http://user:pw@127.0.0.1:{_free_port()}"
+    uri = f"http://user:pw@127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     with pytest.raises(TrackingUnavailable, match=r"http://\*\*\*@127\.0\.0\.1"):
         with start_stage_run(_cfg(tmp_path), "align", "tiny"):
@@ -95,7 +89,7 @@ def test_unreachable_server_fails_fast_naming_uri(tmp_path: Path, monkeypatch) -
 
 def test_unreachable_server_falls_back_to_local_when_configured(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     with start_stage_run(_cfg(tmp_path, fallback_to_local=True), "align", "tiny") as tracker:
         assert tracker.uri == "sqlite:///mlflow.db"
     assert (tmp_path / "mlflow.db").exists()
@@ -151,35 +145,15 @@ def test_activated_block_restores_an_outer_uri(tmp_path: Path, monkeypatch) -> N
 
 def test_one_health_probe_and_one_client_per_uri(monkeypatch) -> None:
     """Every helper of one process shares the connection: the server sees one /health."""
-    import http.server
-    import threading
-
     from realign_pipeline.tracking import connect
 
-    seen: list[str] = []
-
-    class Health(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's handler name
-            seen.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"OK")
-
-        def log_message(self, *args) -> None:  # noqa: ANN002 - keep test output quiet
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        uri = f"http://127.0.0.1:{server.server_address[1]}"
+    with health_stub() as (port, seen):
+        uri = f"http://127.0.0.1:{port}"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         cfg = _cfg(Path("unused"))
         first, second = connect(cfg), connect(cfg)
-    finally:
-        server.shutdown()
-        server.server_close()
     assert first is second and first.tracking_uri == uri
-    assert seen == ["/health"]
+    assert [path for path, _ in seen] == ["/health"]
 
 
 def test_variant_params_are_config_keys_under_their_params_yaml_names() -> None:

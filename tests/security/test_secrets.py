@@ -9,9 +9,7 @@ the MLflow run's params or tags, in the captured logs and output, or in any byte
 from __future__ import annotations
 
 import base64
-import http.server
 import logging
-import threading
 from pathlib import Path
 
 import pytest
@@ -34,36 +32,11 @@ URI_PASSWORD = "uri-c0ffee-SECRET"
 NEEDLES = [*SECRETS.values(), URI_PASSWORD, "gd-0a1b-SECRET"]
 
 
-class _Recorder(http.server.BaseHTTPRequestHandler):
-    seen: list[tuple[str, str | None]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"OK")
-
-    def log_message(self, *args) -> None:  # noqa: ANN002 - keep the test output quiet
-        return None
-
-
-@pytest.fixture
-def stub_server():  # noqa: ANN201
-    """A local HTTP server that answers 200 and records (path, Authorization) of each request."""
-    _Recorder.seen = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1], _Recorder.seen
-    server.shutdown()
-    server.server_close()
-
-
-def test_health_check_moves_uri_credentials_into_a_header(stub_server, caplog) -> None:
+def test_health_check_moves_uri_credentials_into_a_header(caplog) -> None:
     from realign_pipeline.tracking.server import check_reachable
+    from tests.reliability.mlflow_server import health_stub
 
-    port, seen = stub_server
-    with caplog.at_level(logging.DEBUG):
+    with health_stub() as (port, seen), caplog.at_level(logging.DEBUG):
         check_reachable(f"http://alice:{URI_PASSWORD}@127.0.0.1:{port}/", timeout_s=5)
     expected = base64.b64encode(f"alice:{URI_PASSWORD}".encode()).decode()
     assert seen == [("/health", f"Basic {expected}")]

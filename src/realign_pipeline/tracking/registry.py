@@ -93,8 +93,8 @@ def register_detector(
     if not tracker.active:
         return None
     params = variant_params({"align": align})
-    try:
-        client = tracker.client
+    client = tracker.client
+    with tracker.guarded():
         if not client.search_registered_models(f"name = '{MODEL_NAME}'"):
             client.create_registered_model(
                 MODEL_NAME, description=f"ReAlign AIGI detectors. Alias rule: {CHAMPION_RULE}."
@@ -102,7 +102,7 @@ def register_detector(
         tags = {
             **lineage,
             **params,
-            **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+            **_metric_tags(metrics),
             FINGERPRINT_TAG: compute_sha256(detector_dir),
             **_lineage_from_runs(tracker),
         }
@@ -120,12 +120,14 @@ def register_detector(
             tags=tags,
             description=tags[VARIANT_TAG] or ", ".join(f"{k}={v}" for k, v in params.items()),
         )
-    except tracking_errors() as exc:
-        tracker.handle_failure(exc)
-        return None
-    tracker.set_tags({"realign.model_version": version.version})
-    logger.info("registered the detector as %s version %s", MODEL_NAME, version.version)
-    return str(version.version)
+        tracker.set_tags({"realign.model_version": version.version})
+        logger.info("registered the detector as %s version %s", MODEL_NAME, version.version)
+        return str(version.version)
+    return None
+
+
+def _metric_tags(metrics: Mapping[str, float]) -> dict[str, str]:
+    return {f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}
 
 
 def record_evaluation(
@@ -148,8 +150,8 @@ def record_evaluation(
     if not tracker.active:
         return None
     fingerprint = compute_sha256(detector_dir)
-    try:
-        client = tracker.client
+    client = tracker.client
+    with tracker.guarded():
         found = client.search_model_versions(
             f"name = '{MODEL_NAME}' and tags.`{FINGERPRINT_TAG}` = '{fingerprint}'",
             order_by=["version_number DESC"],
@@ -164,26 +166,18 @@ def record_evaluation(
             return None
         version = str(found[0].version)
         tags = {
-            **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
+            **_metric_tags(metrics),
             **variant_params({"evaluate": evaluate or {}}),
             "evaluate_run_id": tracker.run_id,
         }
         for key, value in tags.items():
             client.set_model_version_tag(MODEL_NAME, version, key, value)
         moved = _move_champion(client, version, metrics.get(primary_metric), primary_metric)
-    except tracking_errors() as exc:
-        tracker.handle_failure(exc)
-        return None
-    tracker.set_tags(
-        {
-            "realign.model_version": version,
-            "realign.model_uri": f"models:/{MODEL_NAME}/{version}",
-        }
-    )
-    logger.info(
-        "evaluated %s version %s%s", MODEL_NAME, version, " (now the champion)" if moved else ""
-    )
-    return version
+        uri = f"models:/{MODEL_NAME}/{version}"
+        tracker.set_tags({"realign.model_version": version, "realign.model_uri": uri})
+        logger.info("evaluated %s%s", uri, " (now the champion)" if moved else "")
+        return version
+    return None
 
 
 def _move_champion(client: Any, version: str, score: float | None, metric: str) -> bool:
@@ -206,9 +200,7 @@ def tag_run_versions(tracker: Tracker, tags: Mapping[str, str]) -> None:
     versions registered from the tracker's run."""
     if not tracker.active:
         return
-    try:
+    with tracker.guarded():
         for version in tracker.client.search_model_versions(f"run_id = '{tracker.run_id}'"):
             for key, value in tags.items():
                 tracker.client.set_model_version_tag(version.name, version.version, key, value)
-    except tracking_errors() as exc:
-        tracker.handle_failure(exc)

@@ -84,6 +84,11 @@ def tracking_errors() -> tuple[type[BaseException], ...]:
     return (MlflowException, RequestException, OSError)
 
 
+def describe_error(exc: BaseException) -> str:
+    """The first line of a tracking error, credentials redacted, at most 300 characters."""
+    return redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+
+
 def check_reachable(uri: str, timeout_s: float) -> None:
     """Raise `TrackingUnavailable` unless a remote server answers `GET /health` (no retries)."""
     if not is_remote(uri):
@@ -96,10 +101,9 @@ def check_reachable(uri: str, timeout_s: float) -> None:
             get_default_host_creds(uri), "/health", "GET", max_retries=0, timeout=timeout_s
         )
     except tracking_errors() as exc:
-        detail = redact_uri(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)[:300]
         raise TrackingUnavailable(
-            f"MLflow tracking server {redact_uri(uri)} is unreachable ({detail}); start it, set "
-            "MLFLOW_TRACKING_URI, or set tracking.fallback_to_local=true"
+            f"MLflow tracking server {redact_uri(uri)} is unreachable ({describe_error(exc)}); "
+            "start it, set MLFLOW_TRACKING_URI, or set tracking.fallback_to_local=true"
         ) from None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from realign_pipeline.tracking.server import (
     TrackingUnavailable,
+    describe_error,
     flatten_params,
     redact_uri,
     tracking_errors,
@@ -55,7 +56,7 @@ class Tracker:
 
     def handle_failure(self, exc: BaseException) -> None:
         """Handle a failed tracking call: warn and stop logging (fallback), else raise."""
-        detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
+        detail = describe_error(exc)
         self.lost = True  # no more calls: closing the run would only fail (and wait) again
         if not self.fallback:
             raise TrackingUnavailable(
@@ -71,13 +72,18 @@ class Tracker:
             detail,
         )
 
-    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
-        if not self.active:
-            return
+    @contextmanager
+    def guarded(self) -> Iterator[None]:
+        """Client calls in the block fail like any of this tracker's calls (see the class)."""
         try:
-            getattr(self.client, method)(*args, **kwargs)
+            yield
         except tracking_errors() as exc:
             self.handle_failure(exc)
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> None:
+        if self.active:
+            with self.guarded():
+                getattr(self.client, method)(*args, **kwargs)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log nested params flattened (`align.lora.r`), secrets left out (MLflow batches them)."""
@@ -119,16 +125,15 @@ class Tracker:
 
     def terminate(self, status: str, *, quiet: bool = False) -> None:
         """Close the run with `status`; `quiet` (the stage already failed) only warns on error."""
-        if not self.active:
-            return
-        try:
-            self.client.set_terminated(self.run_id, status=status)
-        except tracking_errors() as exc:
-            if not quiet:
-                self.handle_failure(exc)
-            else:
-                detail = redact_uri(f"{type(exc).__name__}: {exc}".splitlines()[0])[:300]
-                logger.warning("could not mark MLflow run %s %s (%s)", self.run_id, status, detail)
+        if not quiet:
+            self._call("set_terminated", self.run_id, status=status)
+        elif self.active:
+            try:
+                self.client.set_terminated(self.run_id, status=status)
+            except tracking_errors() as exc:
+                logger.warning(
+                    "could not mark MLflow run %s %s (%s)", self.run_id, status, describe_error(exc)
+                )
 
     @contextmanager
     def activated(self) -> Iterator[None]:
