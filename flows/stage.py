@@ -40,7 +40,7 @@ from realign_pipeline.config import Params, load_params
 from realign_pipeline.config.pipeline import PipelineConfig, StageName
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.image import image_ref
-from realign_pipeline.tracking.server import (
+from realign_pipeline.tracking.tracker import (
     check_reachable,
     is_remote,
     redact_uri,

@@ -27,18 +27,11 @@ from prefect.artifacts import (
 )
 from prefect.context import get_run_context
 
+from realign_pipeline import stage_env
 from realign_pipeline.config import load_params
 from realign_pipeline.config.pipeline import STAGES, PipelineConfig
 from realign_pipeline.errors import RealignError
-from realign_pipeline.tracking import (
-    ENV_FLOW_RUN_ID,
-    ENV_RUN_ID,
-    create_run,
-    end_run,
-    git_commit,
-    run_url,
-    tracker_for,
-)
+from realign_pipeline.tracking import create_run, end_run, git_commit, run_url, tracker_for
 from realign_pipeline.tracking.registry import tag_run_versions
 from tasks.dvc_runner import (
     StageFailedError,
@@ -184,9 +177,9 @@ def run_stage(
         },
         parent_run_id=parent_run_id,
     )
-    env = {ENV_FLOW_RUN_ID: _flow_run_id()}
+    env = {stage_env.FLOW_RUN_ID: _flow_run_id()}
     if run_id:
-        env[ENV_RUN_ID] = run_id
+        env[stage_env.RUN_ID] = run_id
     progress = _Progress(stage) if stage in PROGRESS_STAGES else None
     output = StageLog(logger.log)
     try:

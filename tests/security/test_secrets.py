@@ -33,7 +33,7 @@ NEEDLES = [*SECRETS.values(), URI_PASSWORD, "gd-0a1b-SECRET"]
 
 
 def test_health_check_moves_uri_credentials_into_a_header(caplog) -> None:
-    from realign_pipeline.tracking.server import check_reachable
+    from realign_pipeline.tracking.tracker import check_reachable
     from tests.reliability.mlflow_server import health_stub
 
     with health_stub() as (port, seen), caplog.at_level(logging.DEBUG):
@@ -85,7 +85,7 @@ def test_a_tracked_stage_writes_no_secret_anywhere(tmp_path) -> None:
 
 def _credential_findings(node: object, where: str) -> list[str]:
     """Keys that look like secrets, and strings that are URIs with user:password@."""
-    from realign_pipeline.tracking.server import SECRET_KEY, redact_uri
+    from realign_pipeline.tracking.tracker import SECRET_KEY, redact_uri
 
     if isinstance(node, dict):
         found = [f"{where}.{k}: secret-like key" for k in node if SECRET_KEY.search(str(k))]

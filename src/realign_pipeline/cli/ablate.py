@@ -54,12 +54,12 @@ def exp_show(repo: Path, dvc: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def _experiment_env(parent_run_id: str | None) -> dict[str, str]:
-    from realign_pipeline.tracking import ENV_PARENT_RUN_ID, ENV_RUN_ID
+    from realign_pipeline.stage_env import PARENT_RUN_ID, RUN_ID
 
     env = dict(os.environ)
-    env.pop(ENV_RUN_ID, None)  # the stages must open their own runs, nested under the parent
+    env.pop(RUN_ID, None)  # the stages must open their own runs, nested under the parent
     if parent_run_id:
-        env[ENV_PARENT_RUN_ID] = parent_run_id
+        env[PARENT_RUN_ID] = parent_run_id
     return env
 
 

@@ -18,14 +18,16 @@ from typing import Any
 
 from realign_pipeline import stage_env
 from realign_pipeline.config.tracking import TrackingConfig
-from realign_pipeline.tracking.server import connect, flatten_params, is_remote, redact_uri
-from realign_pipeline.tracking.tracker import Tracker
+from realign_pipeline.tracking.tracker import (
+    Tracker,
+    connect,
+    flatten_params,
+    is_remote,
+    redact_uri,
+)
 
 logger = logging.getLogger(__name__)
 
-ENV_RUN_ID = stage_env.RUN_ID
-ENV_PARENT_RUN_ID = stage_env.PARENT_RUN_ID
-ENV_FLOW_RUN_ID = stage_env.FLOW_RUN_ID
 ENV_EXP_NAME = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of one experiment
 
 
@@ -87,8 +89,8 @@ def base_tags(stage: str, preset: str) -> dict[str, str]:
         "realign.preset": preset,
         "mlflow.source.git.commit": git_commit(),
     }
-    if os.environ.get(ENV_FLOW_RUN_ID):
-        tags["prefect.flow_run_id"] = os.environ[ENV_FLOW_RUN_ID]
+    if os.environ.get(stage_env.FLOW_RUN_ID):
+        tags["prefect.flow_run_id"] = os.environ[stage_env.FLOW_RUN_ID]
     return tags
 
 
@@ -181,8 +183,8 @@ def start_stage_run(
         yield Tracker()
         return
     client = connect(cfg)
-    run_id = run_id or os.environ.get(ENV_RUN_ID) or None
-    parent_run_id = parent_run_id or os.environ.get(ENV_PARENT_RUN_ID) or None
+    run_id = run_id or os.environ.get(stage_env.RUN_ID) or None
+    parent_run_id = parent_run_id or os.environ.get(stage_env.PARENT_RUN_ID) or None
     grouped = not (run_id or parent_run_id) and variant is not None and ENV_EXP_NAME in os.environ
     if grouped:
         parent_run_id = _experiment_parent(client, cfg, variant)

@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from realign_pipeline.digest import compute_sha256
-from realign_pipeline.tracking.server import flatten_params, tracking_errors
-from realign_pipeline.tracking.tracker import Tracker
+from realign_pipeline.tracking.tracker import Tracker, flatten_params, tracking_errors
 
 logger = logging.getLogger(__name__)
 
