@@ -43,6 +43,7 @@ from realign_pipeline.align.text_cache import get_text_embeddings
 from realign_pipeline.align.train import TrainContext, create_optimizer, fit, predict_proba
 from realign_pipeline.atomic import atomic_write_json, atomic_write_parquet, atomic_write_text
 from realign_pipeline.config.align import AlignConfig
+from realign_pipeline.cpu_threads import set_cpu_threads
 from realign_pipeline.detector.model import save_detector
 from realign_pipeline.detector.transform import create_model_transform
 from realign_pipeline.errors import ConfigError, InputError
@@ -230,8 +231,7 @@ def run_align(
     """
     tracker = tracker or Tracker()
     start_time = time.perf_counter()
-    if cfg.cpu_threads:
-        torch.set_num_threads(cfg.cpu_threads)
+    set_cpu_threads(cfg.cpu_threads)
     train, val, n_pairs = _prepare_data(pairs_path, val_manifest, data_root, cfg)
     device = resolve_device(cfg.device)
     bundle = create_clip(cfg.model_name, cfg.pretrained, seed=seed, quick_gelu=cfg.quick_gelu)

@@ -32,6 +32,7 @@ from realign_pipeline.atomic import (
     atomic_write_text,
 )
 from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.cpu_threads import set_cpu_threads
 from realign_pipeline.errors import MissingInputError
 from realign_pipeline.evaluate.metrics import summarise_predictions
 from realign_pipeline.evaluate.perturb import Perturbation, create_perturbations
@@ -292,12 +293,9 @@ def run_evaluate(
         MissingInputError: the detector folder or a benchmark manifest is missing.
         InputError: the detector or a manifest cannot be used.
     """
-    import torch
-
     from realign_pipeline.detector import load_detector
 
-    if cfg.cpu_threads:
-        torch.set_num_threads(cfg.cpu_threads)
+    set_cpu_threads(cfg.cpu_threads)
     detector = load_detector(detector_dir, device=cfg.device)
     result = evaluate_scorer(
         detector.predict_proba,

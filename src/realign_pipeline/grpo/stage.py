@@ -30,6 +30,7 @@ import pandas as pd
 
 from realign_pipeline.atomic import atomic_write_json
 from realign_pipeline.config.grpo import GRPOConfig
+from realign_pipeline.cpu_threads import set_cpu_threads
 from realign_pipeline.grpo.data import create_grpo_dataset, load_rows
 from realign_pipeline.grpo.evaluate import evaluate_greedy
 from realign_pipeline.headline import grpo_headline
@@ -257,10 +258,7 @@ def run_grpo(
     from realign_pipeline.models.vlm import load_processor
 
     tracker, state = tracker or Tracker(), distributed_state()
-    import torch
-
-    if cfg.cpu_threads and not torch.cuda.is_available():
-        torch.set_num_threads(cfg.cpu_threads)  # CPU reductions depend on the thread count
+    set_cpu_threads(cfg.cpu_threads)
     data_root, out_dir = Path(data_root), Path(out_dir)
     source = model or cfg.model
     system_prompt = DEFAULT_SYSTEM_PROMPT if cfg.use_system_prompt else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from realign_pipeline.cpu_threads import set_cpu_threads
 from realign_pipeline.sampling.backend import Generation, GenerationSettings, render_prompt
 
 logger = logging.getLogger(__name__)
@@ -52,14 +53,10 @@ class TransformersBackend:
     """A VLM loaded with `models.vlm.load_vlm`, generating batches of image questions."""
 
     def __init__(self, model_name: str, settings: GenerationSettings) -> None:
-        """Load the model; `settings.cpu_threads > 0` sets torch's (process-wide) CPU threads."""
-        import torch
-
+        """Load the model; `settings.cpu_threads` fixes torch's CPU threads (`set_cpu_threads`)."""
         from realign_pipeline.models.vlm import load_vlm
 
-        if settings.cpu_threads > 0:
-            torch.set_num_threads(settings.cpu_threads)
-
+        set_cpu_threads(settings.cpu_threads)
         self.model_id = model_name
         self.settings = settings
         self.model, self.processor = load_vlm(
