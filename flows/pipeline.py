@@ -185,37 +185,24 @@ class _ParentRun:
     def open(self) -> str | None:
         if self.opened:
             return self.run_id
-        from realign_pipeline.tracking import create_run
-        from realign_pipeline.tracking.lifecycle import variant_label
-        from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
+        from realign_pipeline.tracking.lifecycle import create_variant_run
 
         params = self.params
-        label = variant_label(self.root, params.model_dump(mode="json"))
-        self.run_id = create_run(
+        self.run_id = create_variant_run(
             params.tracking,
-            f"{label} {self.commit[:7]}",
-            {
-                "prefect.flow_run_id": self.flow_run_id,
-                "realign.preset": params.preset,
-                VARIANT_TAG: label,
-                "mlflow.source.git.commit": self.commit,
-                "realign.stage": "pipeline",
-            },
-        )
-        self.opened = True
-        tracker = self._tracker()
-        tracker.log_params(
+            self.root,
+            params.model_dump(mode="json"),
+            self.commit,
+            {"prefect.flow_run_id": self.flow_run_id},
             {
                 "preset": params.preset,
                 "stages": ",".join(self.stages),
                 "review.mode": params.review.mode,
                 "force": self.force,
-                **variant_params(
-                    {s: getattr(params, s).model_dump(mode="json") for s in ("align", "evaluate")}
-                ),
-            }
+            },
         )
-        tracker.log_metrics(self.metrics)  # of the stages before it that were skipped
+        self.opened = True
+        self._tracker().log_metrics(self.metrics)  # of the stages before it that were skipped
         return self.run_id
 
     def _tracker(self):  # noqa: ANN202 - realign_pipeline.tracking.Tracker, imported lazily

@@ -9,7 +9,6 @@ import pytest
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import (
     Tracker,
-    TrackingUnavailable,
     create_run,
     end_run,
     flatten_params,
@@ -79,14 +78,6 @@ def test_disabled_tracking_is_a_no_op(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_unreachable_server_fails_fast_naming_uri(tmp_path: Path, monkeypatch) -> None:
-    uri = f"http://user:pw@127.0.0.1:{free_port()}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    with pytest.raises(TrackingUnavailable, match=r"http://\*\*\*@127\.0\.0\.1"):
-        with start_stage_run(_cfg(tmp_path), "align", "tiny"):
-            pass
-
-
 def test_unreachable_server_falls_back_to_local_when_configured(tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
@@ -100,7 +91,11 @@ def test_flatten_and_redact() -> None:
     assert redact_uri("https://bob:hunter2@mlflow.example/x") == "https://***@mlflow.example/x"
 
 
-def test_activated_block_leaves_the_run_open_for_its_owner(tmp_path: Path, monkeypatch) -> None:
+def test_activated_block_leaves_the_run_open_for_its_owner_and_no_uri_behind(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import os
+
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -113,18 +108,7 @@ def test_activated_block_leaves_the_run_open_for_its_owner(tmp_path: Path, monke
         run_id = tracker.run_id
     run = MlflowClient(cfg.uri).get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["inside"] == 1.0
-
-
-def test_activated_block_does_not_leak_its_uri(tmp_path: Path, monkeypatch) -> None:
-    import os
-
-    import mlflow
-
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    with start_stage_run(_cfg(tmp_path), "align", "tiny") as tracker:
-        with tracker.activated():
-            mlflow.log_metric("x", 1.0)
-    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # the run's URI does not leak
 
 
 def test_activated_block_restores_an_outer_uri(tmp_path: Path, monkeypatch) -> None:

@@ -68,24 +68,12 @@ def _run_one(
 ) -> tuple[bool, str | None]:
     """Run one experiment under its own parent run, named and tagged like a flow's parent run
     (`<preset> <overrides> <commit>`, the variant-defining params): (dvc succeeded, run id)."""
-    from realign_pipeline.tracking import create_run, git_commit, tracker_for
-    from realign_pipeline.tracking.lifecycle import variant_label
-    from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
+    from realign_pipeline.tracking import git_commit
+    from realign_pipeline.tracking.lifecycle import create_variant_run
 
-    label, commit = variant_label(repo, expected), git_commit(repo)
-    tags = {
-        "ablation": variant.tag,
-        "realign.stage": "pipeline",
-        "realign.preset": params.preset,
-        "mlflow.source.git.commit": commit,
-        VARIANT_TAG: label,
-        "dvc.exp_name": name,
-    }
-    run_id = create_run(params.tracking, f"{label} {commit[:7]}", tags)
-    sections = {s: expected.get(s) or {} for s in ("align", "evaluate")}
-    tracker_for(params.tracking, run_id).log_params(
-        {**variant_params(sections), "ablation.definition": variant.definition}
-    )
+    tags = {"ablation": variant.tag, "dvc.exp_name": name}
+    definition = {"ablation.definition": variant.definition}
+    run_id = create_variant_run(params.tracking, repo, expected, git_commit(repo), tags, definition)
     cmd = [*dvc, "exp", "run", "--temp", "-n", name, *variant.set_args()]
     logger.info("ablation %s: %s", variant.tag, " ".join(cmd))
     # DVC's and the stages' output goes to our stderr: stdout carries only the result JSON

@@ -136,13 +136,43 @@ def variant_label(repo_root: Path, params: Mapping[str, Any]) -> str:
     return " ".join([preset, *changed])
 
 
-def _experiment_parent(client: Any, cfg: TrackingConfig, params: Mapping[str, Any]) -> str:
-    """The parent run of this `dvc exp run` experiment (`$DVC_EXP_NAME`), created by its first
-    tracked stage: named and tagged like a flow's parent, with the variant-defining params."""
+def create_variant_run(
+    cfg: TrackingConfig,
+    root: Path,
+    params: Mapping[str, Any],
+    commit: str,
+    tags: Mapping[str, str],
+    extra_params: Mapping[str, Any] | None = None,
+) -> str | None:
+    """Create the parent run of one variant (a flow run, an ablation, a `dvc exp run`): named
+    `<variant label> <commit>`, tagged with it, and carrying the variant-defining params.
+
+    Args:
+        params: the whole params mapping of the variant (its preset, align and evaluate).
+        tags: added to the stage (`pipeline`), preset, commit and variant tags.
+    """
     from realign_pipeline.tracking.registry import VARIANT_TAG, variant_params
 
+    if not cfg.enabled:
+        return None
+    label = variant_label(root, params)
+    tags = {
+        "realign.stage": "pipeline",
+        "realign.preset": str(params.get("preset")),
+        "mlflow.source.git.commit": commit,
+        VARIANT_TAG: label,
+        **tags,
+    }
+    run_id = create_run(cfg, f"{label} {commit[:7]}", tags)
+    sections = {s: params.get(s) or {} for s in ("align", "evaluate")}
+    tracker_for(cfg, run_id).log_params({**(extra_params or {}), **variant_params(sections)})
+    return run_id
+
+
+def _experiment_parent(client: Any, cfg: TrackingConfig, params: Mapping[str, Any]) -> str:
+    """The parent run of this `dvc exp run` experiment (`$DVC_EXP_NAME`), created by its first
+    tracked stage and shared by the others."""
     name = os.environ[ENV_EXP_NAME]
-    root = Path(os.environ.get("DVC_ROOT") or ".")
     found = client.search_runs(
         [get_experiment_id(client, cfg)],
         f"tags.`dvc.exp_name` = '{name}' and tags.`realign.stage` = 'pipeline'",
@@ -151,12 +181,9 @@ def _experiment_parent(client: Any, cfg: TrackingConfig, params: Mapping[str, An
     if found:
         client.update_run(found[0].info.run_id, status="RUNNING")
         return found[0].info.run_id
-    label, commit = variant_label(root, params), git_commit()
-    tags = {**base_tags("pipeline", str(params.get("preset"))), VARIANT_TAG: label}
-    run_id = _create(client, cfg, f"{label} {commit[:7]}", {**tags, "dvc.exp_name": name}, None)
-    sections = {s: params.get(s) or {} for s in ("align", "evaluate")}
-    Tracker(client, run_id, client.tracking_uri).log_params(variant_params(sections))
-    return run_id
+    root = Path(os.environ.get("DVC_ROOT") or ".")
+    tags = {**base_tags("pipeline", str(params.get("preset"))), "dvc.exp_name": name}
+    return create_variant_run(cfg, root, params, tags["mlflow.source.git.commit"], tags)
 
 
 @contextmanager
