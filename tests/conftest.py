@@ -1,10 +1,14 @@
-"""Shared fixtures: a small synthetic data root with a manifest, a local MLflow store, and
-offline settings."""
+"""Shared fixtures: a small synthetic data root with a manifest, a local MLflow store, the
+environment's uv, and offline settings."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +96,30 @@ def synthetic_data(tmp_path: Path) -> tuple[Path, Path]:
     manifest.parent.mkdir(parents=True)
     df.to_parquet(manifest, index=False)
     return root, manifest
+
+
+# what uv prints when it cannot reach the package index (DNS, refused, timeout, offline)
+_UNREACHABLE = re.compile(r"error sending request|dns error|connect|timed out|offline", re.I)
+
+
+@pytest.fixture(scope="session")
+def uv() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the uv scripts/env.sh installs (where env.sh puts it, else PATH's) with `args`; skip
+    the test, with uv's own message, only when uv cannot reach the package index."""
+    env_sh = (REPO_ROOT / "scripts" / "env.sh").read_text(encoding="utf-8")
+    version = re.search(r'^REALIGN_UV=.*/uv-([\d.]+)"$', env_sh, re.M)
+    home = Path(os.environ.get("REALIGN_ENV_HOME") or Path.home() / ".cache/realign-pipeline")
+    pinned = home / f"uv-{version.group(1) if version else '?'}" / "bin" / "uv"
+    binary = str(pinned) if pinned.is_file() else shutil.which("uv")
+    if binary is None:
+        pytest.skip(f"uv is not installed at {pinned} nor on PATH: source scripts/env.sh")
+
+    def run(*args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [binary, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if done.returncode != 0 and _UNREACHABLE.search(done.stderr):
+            pytest.skip(f"package index unreachable: {done.stderr.strip()[-300:]}")
+        return done
+
+    return run

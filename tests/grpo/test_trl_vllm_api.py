@@ -5,17 +5,14 @@ torch than the one both locks share (docs/grpo.md). So this test reads what TRL'
 calls (trl/generation/vllm_generation.py, by AST: the `LLM(...)` keywords, the `SamplingParams`
 and `StructuredOutputsParams` fields, the methods called on the engine, the attributes read from
 its outputs) and checks each exists in vLLM 0.33.0's own source, taken from the wheel (no GPU, no
-install): an `LLM.__init__` keyword is a parameter or an `EngineArgs` field (where its **kwargs
+import): an `LLM.__init__` keyword is a parameter or an `EngineArgs` field (where its **kwargs
 go), a method's keywords are its parameters and its positional arguments fit. Needs the package
-index (pip downloads the wheel once into pip's cache); skipped only when it cannot be reached.
+index (uv downloads the wheel once into its cache); skipped only when it cannot be reached.
 """
 
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,35 +80,33 @@ def _trl_colocate_calls() -> dict:
 
 
 @pytest.fixture(scope="module")
-def vllm_wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
-    version = _pinned_vllm()
+def vllm_wheel(uv, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned vLLM wheel's files, unpacked by uv (no dependencies, nothing imported)."""
     dest = tmp_path_factory.mktemp("vllm")
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", f"vllm=={version}", "--no-deps",
-         "--only-binary", ":all:", "-d", str(dest), "--quiet", "--disable-pip-version-check"],
-        capture_output=True, text=True, timeout=1200, check=False,
+    done = uv(
+        "pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:", "--target", str(dest),
+        "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
+        f"vllm=={_pinned_vllm()}", timeout=1200,
     )  # fmt: skip
-    wheels = sorted(dest.glob("vllm-*.whl"))
-    if done.returncode != 0 or not wheels:
-        pytest.skip(f"package index unreachable: {done.stderr.strip()[-300:]}")
-    return zipfile.ZipFile(wheels[0])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return dest
 
 
 @pytest.mark.slow
 def test_every_vllm_call_of_trls_colocate_path_exists_in_the_pinned_vllm(vllm_wheel) -> None:
+    def read(module: str) -> str:
+        return (vllm_wheel / module).read_text(encoding="utf-8")
+
     def classes(module: str) -> dict[str, ast.ClassDef]:
-        return _classes(vllm_wheel.read(module).decode("utf-8"))
+        return _classes(read(module))
 
     calls = _trl_colocate_calls()
     llm = classes("vllm/entrypoints/llm.py")["LLM"]
     sampling = classes("vllm/sampling_params.py")
     engine_args = _fields(classes("vllm/engine/arg_utils.py")["EngineArgs"])
     outputs = classes("vllm/outputs.py")
-    exported = vllm_wheel.read("vllm/__init__.py").decode("utf-8")
     for module, name in calls["imports"]:
-        where = (
-            exported if module == "vllm" else vllm_wheel.read("vllm/sampling_params.py").decode()
-        )
+        where = read("vllm/__init__.py" if module == "vllm" else "vllm/sampling_params.py")
         assert name in where, f"from {module} import {name}: not in vLLM {_pinned_vllm()}"
 
     init_params, _ = _params(llm, "__init__")
