@@ -40,6 +40,15 @@ def local_tracking(tmp_path: Path, experiment: str, **update):  # noqa: ANN201
     return TrackingConfig(**{**base, **update})
 
 
+@pytest.fixture
+def tracking_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """`local_tracking` under `tmp_path`, nothing inherited from the environment (no tracking URI,
+    no run id)."""
+    for name in ("MLFLOW_TRACKING_URI", "REALIGN_RUN_ID", "REALIGN_PARENT_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    return local_tracking(tmp_path, "realign-test")
+
+
 def _write_image(path: Path, rng: np.random.Generator, fake: bool, size: int) -> None:
     if fake:  # smooth gradients with a periodic pattern: easy to separate from noise
         x = np.linspace(0, 4 * np.pi, size)

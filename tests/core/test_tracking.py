@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import (
     Tracker,
     create_run,
@@ -15,21 +14,15 @@ from realign_pipeline.tracking import (
     redact_uri,
     start_stage_run,
 )
-from tests.conftest import local_tracking
 from tests.reliability.mlflow_server import free_port, health_stub
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _cfg(tmp_path: Path, **update) -> TrackingConfig:
-    return local_tracking(tmp_path, "realign-test", **update)
-
-
-def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatch) -> None:
+def test_stage_run_logs_params_metrics_tags_and_nests(tracking_cfg) -> None:
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = _cfg(tmp_path)
+    cfg = tracking_cfg
     parent = create_run(cfg, "pipeline", {"kind": "flow"})
     params = {"align": {"learning_rate": 1e-4, "api_token": "s3cret"}, "seed": 0}
     with start_stage_run(cfg, "align", "tiny", params, parent_run_id=parent) as tracker:
@@ -50,38 +43,39 @@ def test_stage_run_logs_params_metrics_tags_and_nests(tmp_path: Path, monkeypatc
     assert client.get_run(parent).info.status == "FINISHED"
 
 
-def test_failed_stage_marks_run_failed(tmp_path: Path, monkeypatch) -> None:
+def test_failed_stage_marks_run_failed(tracking_cfg) -> None:
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = _cfg(tmp_path)
+    cfg = tracking_cfg
     with pytest.raises(ValueError), start_stage_run(cfg, "ingest", "tiny") as tracker:
         run_id = tracker.run_id
         raise ValueError("boom")
     assert MlflowClient(cfg.uri).get_run(run_id).info.status == "FAILED"
 
 
-def test_env_run_id_resumes_existing_run(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = _cfg(tmp_path)
+def test_env_run_id_resumes_existing_run(tracking_cfg, monkeypatch) -> None:
+    cfg = tracking_cfg
     run_id = create_run(cfg, "sample", {})
     monkeypatch.setenv("REALIGN_RUN_ID", run_id)
     with start_stage_run(cfg, "sample", "tiny") as tracker:
         assert tracker.run_id == run_id
 
 
-def test_disabled_tracking_is_a_no_op(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path, enabled=False)
+def test_disabled_tracking_is_a_no_op(tracking_cfg, tmp_path: Path) -> None:
+    cfg = tracking_cfg.model_copy(update={"enabled": False})
     with start_stage_run(cfg, "align", "tiny", {"a": 1}) as tracker:
         assert isinstance(tracker, Tracker) and not tracker.enabled
         tracker.log_metrics({"x": 1.0})
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_unreachable_server_falls_back_to_local_when_configured(tmp_path, monkeypatch) -> None:
+def test_unreachable_server_falls_back_to_local_when_configured(
+    tracking_cfg, tmp_path, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
-    with start_stage_run(_cfg(tmp_path, fallback_to_local=True), "align", "tiny") as tracker:
+    cfg = tracking_cfg.model_copy(update={"fallback_to_local": True})
+    with start_stage_run(cfg, "align", "tiny") as tracker:
         assert tracker.uri == "sqlite:///mlflow.db"
     assert (tmp_path / "mlflow.db").exists()
 
@@ -92,15 +86,14 @@ def test_flatten_and_redact() -> None:
 
 
 def test_activated_block_leaves_the_run_open_for_its_owner_and_no_uri_behind(
-    tmp_path: Path, monkeypatch
+    tracking_cfg,
 ) -> None:
     import os
 
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = _cfg(tmp_path)
+    cfg = tracking_cfg
     with start_stage_run(cfg, "align", "tiny") as tracker:
         with tracker.activated():
             mlflow.log_metric("inside", 1.0)
@@ -111,14 +104,13 @@ def test_activated_block_leaves_the_run_open_for_its_owner_and_no_uri_behind(
     assert "MLFLOW_TRACKING_URI" not in os.environ  # the run's URI does not leak
 
 
-def test_activated_block_restores_an_outer_uri(tmp_path: Path, monkeypatch) -> None:
+def test_activated_block_restores_an_outer_uri(tracking_cfg, tmp_path, monkeypatch) -> None:
     import os
 
     import mlflow
 
     outer = f"sqlite:///{tmp_path / 'outer.db'}"
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    cfg = _cfg(tmp_path)
+    cfg = tracking_cfg
     with start_stage_run(cfg, "align", "tiny") as tracker:
         monkeypatch.setenv("MLFLOW_TRACKING_URI", outer)  # e.g. set by the user's shell
         with tracker.activated():
@@ -127,15 +119,14 @@ def test_activated_block_restores_an_outer_uri(tmp_path: Path, monkeypatch) -> N
     mlflow.set_tracking_uri(None)  # leave the process as other tests expect it
 
 
-def test_one_health_probe_and_one_client_per_uri(monkeypatch) -> None:
+def test_one_health_probe_and_one_client_per_uri(tracking_cfg, monkeypatch) -> None:
     """Every helper of one process shares the connection: the server sees one /health."""
     from realign_pipeline.tracking import connect
 
     with health_stub() as (port, seen):
         uri = f"http://127.0.0.1:{port}"
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-        cfg = _cfg(Path("unused"))
-        first, second = connect(cfg), connect(cfg)
+        first, second = connect(tracking_cfg), connect(tracking_cfg)
     assert first is second and first.tracking_uri == uri
     assert [path for path, _ in seen] == ["/health"]
 

@@ -8,18 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.detector import detect_paths, load_detector
 from realign_pipeline.tracking import start_stage_run
-from tests.conftest import local_tracking
-
-
-@pytest.fixture
-def tracking_cfg(tmp_path: Path, monkeypatch) -> TrackingConfig:
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("REALIGN_RUN_ID", raising=False)
-    monkeypatch.delenv("REALIGN_PARENT_RUN_ID", raising=False)
-    return local_tracking(tmp_path, "test-detector")
 
 
 def test_pyfunc_model_scores_paths_and_bytes(

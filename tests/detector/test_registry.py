@@ -23,16 +23,9 @@ from realign_pipeline.tracking.registry import (
     register_detector,
     tag_run_versions,
 )
-from tests.conftest import local_tracking
+from tests.reliability.mlflow_server import free_port
 
 ALIGN = {"model_name": "tiny", "text_variant": "full", "finetune": "lora", "lr": 1e-4}
-
-
-@pytest.fixture
-def tracking_cfg(tmp_path: Path, monkeypatch) -> TrackingConfig:
-    for name in ("MLFLOW_TRACKING_URI", "REALIGN_RUN_ID", "REALIGN_PARENT_RUN_ID"):
-        monkeypatch.delenv(name, raising=False)
-    return local_tracking(tmp_path, "test-registry")
 
 
 def _train(cfg: TrackingConfig, detector_dir: Path, val_acc: float) -> tuple[str, str]:
@@ -108,21 +101,13 @@ def test_unregistered_detector_is_reported_not_linked(
     assert "is not registered as realign-detector" in caplog.text
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_champion_serves_with_mlflow_models_serve(
     tiny_detector_dir, tracking_cfg, synthetic_data, tmp_path
 ) -> None:
     _train(tracking_cfg, tiny_detector_dir, 0.8)
     _evaluate(tracking_cfg, tiny_detector_dir, 0.7)
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_cfg.uri}
     mlflow_cli = [sys.executable, "-m", "mlflow"]
     cmd = [*mlflow_cli, "models", "serve", "-m", f"models:/{MODEL_NAME}@{CHAMPION}"]

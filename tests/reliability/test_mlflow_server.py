@@ -9,13 +9,10 @@ the run goes to the local sqlite store. Outputs never depend on the tracker.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
-from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.tracking import Tracker, TrackingUnavailable, start_stage_run
-from tests.conftest import local_tracking
 from tests.reliability.conftest import cli_env, run_cli, snapshot, stage_args
 from tests.reliability.mlflow_server import free_port, mlflow_server
 
@@ -108,10 +105,6 @@ class _DyingClient:
         return call
 
 
-def _cfg(tmp_path: Path, fallback: bool) -> TrackingConfig:
-    return local_tracking(tmp_path, "t", fallback_to_local=fallback)
-
-
 def test_tracker_failure_mid_run_raises_redacted_or_falls_back(caplog, fault_log) -> None:
     strict = Tracker(_DyingClient(1), "run1", "http://alice:pw@10.0.0.1:5000")
     strict.log_metrics({"a": 1.0})
@@ -134,31 +127,28 @@ def test_tracker_failure_mid_run_raises_redacted_or_falls_back(caplog, fault_log
     fault_log("tracking call fails mid-run", "tracking", "TrackingUnavailable, or one warning")
 
 
-def test_stage_error_is_not_masked_by_a_dead_server(tmp_path, monkeypatch) -> None:
+def test_stage_error_is_not_masked_by_a_dead_server(tracking_cfg, monkeypatch) -> None:
     """When the stage fails and closing its run fails too, the stage's own error surfaces."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    cfg = _cfg(tmp_path, fallback=False)
     with pytest.raises(ValueError, match="the stage's own error"):
-        with start_stage_run(cfg, "ingest", "tiny") as tracker:
+        with start_stage_run(tracking_cfg, "ingest", "tiny") as tracker:
             tracker.client = _DyingClient(0)
             raise ValueError("the stage's own error")
 
 
-def test_unreachable_server_names_the_uri_without_credentials(tmp_path, monkeypatch) -> None:
-    uri = f"http://bob:s3cret@127.0.0.1:{free_port()}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+def test_unreachable_server_names_the_uri_without_credentials(tracking_cfg, monkeypatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bob:s3cret@127.0.0.1:{free_port()}")
     with pytest.raises(TrackingUnavailable) as err:
-        with start_stage_run(_cfg(tmp_path, fallback=False), "ingest", "tiny"):
+        with start_stage_run(tracking_cfg, "ingest", "tiny"):
             pass
     assert "http://***@127.0.0.1:" in str(err.value) and "s3cret" not in str(err.value)
 
 
-def test_errors_inside_an_activated_block_pass_through(tmp_path, monkeypatch) -> None:
+def test_errors_inside_an_activated_block_pass_through(tracking_cfg) -> None:
     """Fallback covers tracking failures only: a stage error inside `activated()` (e.g. TRL
     training under the MLflow callback) is never swallowed or relabelled."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    cfg = tracking_cfg.model_copy(update={"fallback_to_local": True})
     with pytest.raises(OSError, match="No space left"):
-        with start_stage_run(_cfg(tmp_path, fallback=True), "grpo", "tiny") as tracker:
+        with start_stage_run(cfg, "grpo", "tiny") as tracker:
             with tracker.activated():
                 raise OSError(28, "No space left on device")

@@ -17,7 +17,6 @@ import pandas as pd
 import yaml
 
 from realign_pipeline.tracking import start_stage_run
-from tests.conftest import local_tracking
 
 PICKLE_SUFFIXES = {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill"}
 
@@ -43,29 +42,20 @@ class _Poison:
         return (Path.write_text, (self.marker, "unpickled"))
 
 
-def _logged_model(tmp_path: Path, monkeypatch) -> Path:
+def test_logged_pyfunc_holds_no_pickle_and_ignores_planted_ones(
+    tracking_cfg, tmp_path, monkeypatch, synthetic_data
+) -> None:
     import mlflow
 
     from realign_pipeline.detector.pyfunc import log_detector_model
     from tests.evaluate.conftest import make_tiny_detector
 
-    for name in ("MLFLOW_TRACKING_URI", "REALIGN_RUN_ID", "REALIGN_PARENT_RUN_ID"):
-        monkeypatch.delenv(name, raising=False)
-    cfg = local_tracking(tmp_path, "pickle-check")
     detector = make_tiny_detector(tmp_path / "detector")
-    with start_stage_run(cfg, "align", "tiny") as tracker:
+    with start_stage_run(tracking_cfg, "align", "tiny") as tracker:
         uri = log_detector_model(tracker, detector)
     # a models:/ URI resolves through MLflow's global tracking URI (as `mlflow models serve`)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", cfg.uri)
-    return Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=cfg.uri))
-
-
-def test_logged_pyfunc_holds_no_pickle_and_ignores_planted_ones(
-    tmp_path, monkeypatch, synthetic_data
-) -> None:
-    import mlflow
-
-    model_dir = _logged_model(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_cfg.uri)
+    model_dir = Path(mlflow.artifacts.download_artifacts(uri, tracking_uri=tracking_cfg.uri))
     files = [p for p in model_dir.rglob("*") if p.is_file()]
     assert any(p.name == "detector.safetensors" for p in files)
     assert not [p for p in files if p.suffix in PICKLE_SUFFIXES or _is_pickle(p)]
