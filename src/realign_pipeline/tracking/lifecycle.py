@@ -24,6 +24,7 @@ from realign_pipeline.tracking.tracker import (
     flatten_params,
     is_remote,
     redact_uri,
+    tracking_errors,
 )
 
 logger = logging.getLogger(__name__)
@@ -68,18 +69,16 @@ def git_commit(cwd: str | Path = ".") -> str:
 def get_experiment_id(client: Any, cfg: TrackingConfig) -> str:
     """Id of `cfg.experiment`, created (with `cfg.artifact_root` for local stores) if missing."""
     experiment = client.get_experiment_by_name(cfg.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    location = (
-        None if is_remote(client.tracking_uri) else Path(cfg.artifact_root).resolve().as_uri()
-    )
-    try:
-        return client.create_experiment(cfg.experiment, artifact_location=location)
-    except Exception:  # noqa: BLE001 - a concurrent creator won the race; read it back
-        experiment = client.get_experiment_by_name(cfg.experiment)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
+    if experiment is None:
+        local = not is_remote(client.tracking_uri)
+        location = Path(cfg.artifact_root).resolve().as_uri() if local else None
+        try:
+            return client.create_experiment(cfg.experiment, artifact_location=location)
+        except tracking_errors():  # a concurrent creator won the race: read it back
+            experiment = client.get_experiment_by_name(cfg.experiment)
+            if experiment is None:
+                raise
+    return experiment.experiment_id
 
 
 def base_tags(stage: str, preset: str) -> dict[str, str]:
