@@ -9,9 +9,13 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
+    MetricsOpt,
     ParamsOpt,
+    ResumeOpt,
     SetOpt,
+    ValManifestOpt,
     finish,
     forced,
     load,
@@ -27,28 +31,23 @@ def register(app: typer.Typer) -> None:
     def align(
         *,
         pairs: Annotated[Path, typer.Option(help="Reviewed pairs table.")],
-        val_manifest: Annotated[
-            Path, typer.Option(help="Validation manifest (accuracy per epoch).")
-        ],
-        data_root: Annotated[Path, typer.Option(help="Root of the images' paths.")],
+        val_manifest: ValManifestOpt,
+        data_root: DataRootOpt,
         out: Annotated[Path, typer.Option(help="Detector folder.")],
         report_dir: Annotated[
             Path,
             typer.Option("--report-dir", "--plots", help="loss.csv, val.csv, rejected.parquet."),
         ],
         ckpt_dir: Annotated[Path, typer.Option(help="Checkpoints and text-embedding cache.")],
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
-        resume: Annotated[
-            bool, typer.Option(help="Continue from a checkpoint of the same run.")
-        ] = True,
+        metrics: MetricsOpt,
+        resume: ResumeOpt = True,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
         """Align CLIP with the reasoning text (frozen text tower, LoRA image tower, MLP head)
         and export the merged detector (image tower + head, safetensors)."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.align import run_align
 
         with stage_run(cfg, "align", cfg.align, headline=[metrics]) as tracker:

@@ -28,6 +28,12 @@ SetOpt = Annotated[
     typer.Option("--set", "-s", help="Override one value: KEY.SUB=VALUE (repeatable)."),
 ]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks.")]
+# the stage commands' shared options
+DataRootOpt = Annotated[Path, typer.Option(help="Root that every image path is under.")]
+ManifestOpt = Annotated[Path, typer.Option(help="Train manifest.")]
+ValManifestOpt = Annotated[Path, typer.Option(help="Validation manifest.")]
+MetricsOpt = Annotated[Path, typer.Option(help="Metrics JSON.")]
+ResumeOpt = Annotated[bool, typer.Option(help="Resume from this run's last checkpoint, if any.")]
 
 _DEBUG_ENV = "REALIGN_DEBUG"
 _FAST_EXIT_ENV = "REALIGN_FAST_EXIT"
@@ -50,10 +56,11 @@ def setup_logging(debug: bool = False) -> None:
     logging.captureWarnings(True)
 
 
-def load(params: Path, overrides: list[str] | None) -> Any:
-    """Load and validate the params file with `--set` overrides."""
+def load(params: Path, overrides: list[str] | None, debug: bool = False) -> Any:
+    """Set up logging, then load and validate the params file with `--set` overrides."""
     from realign_pipeline.config import load_params
 
+    setup_logging(debug)
     return load_params(params, overrides or [])
 
 

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
+    MetricsOpt,
     ParamsOpt,
     SetOpt,
     finish,
     load,
-    setup_logging,
     stage_run,
 )
 
@@ -27,17 +28,14 @@ def register(app: typer.Typer) -> None:
     @data_app.command("inspect")
     def inspect(
         params: ParamsOpt = Path("params.yaml"),
-        data_root: Annotated[Path, typer.Option(help="Root that every source path is under.")] = (
-            Path("data")
-        ),
+        data_root: DataRootOpt = Path("data"),
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
         """Print what ingest would see in every source and benchmark, writing nothing; exit 2
         when ingest would refuse the data."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.data.inspect import inspect_data
         from realign_pipeline.errors import InputError
 
@@ -56,8 +54,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Build the seeded demo data set (stand-in real and fake images) under OUT."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.data import build_demo_data
 
         finish(build_demo_data(out, cfg.demo_data, seed=cfg.seed))
@@ -65,16 +62,15 @@ def register(app: typer.Typer) -> None:
     @app.command("ingest")
     def ingest(
         *,
-        data_root: Annotated[Path, typer.Option(help="Root that every source path is under.")],
+        data_root: DataRootOpt,
         out: Annotated[Path, typer.Option(help="Manifest folder.")],
-        metrics: Annotated[Path, typer.Option(help="Counts JSON.")],
+        metrics: MetricsOpt,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
         """Validate every image once and write parquet manifests plus the rejected table."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.data import run_ingest
 
         with stage_run(cfg, "ingest", cfg.ingest) as tracker:

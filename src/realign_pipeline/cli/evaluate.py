@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
     ParamsOpt,
     SetOpt,
     finish,
     load,
     progress_hook,
-    setup_logging,
     stage_run,
 )
 
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         *,
         detector: Annotated[Path, typer.Option(help="Exported detector folder.")],
         manifests: Annotated[Path, typer.Option(help="Manifest folder with bench-<name>.parquet.")],
-        data_root: Annotated[Path, typer.Option(help="Root of the manifests' paths.")],
+        data_root: DataRootOpt,
         out: Annotated[Path, typer.Option(help="Output folder (predictions, plots, report).")],
         metrics: Annotated[
             Path, typer.Option(help="Headline metrics JSON for DVC (mAcc, mAP, ... per benchmark).")
@@ -42,8 +42,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Score the detector on every benchmark and perturbation; write metrics and report."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.evaluate import run_evaluate
 
         with stage_run(cfg, "evaluate", cfg.evaluate, [metrics, robustness]) as tracker:
@@ -79,8 +78,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Run the paper's ablation TABLE as DVC experiments and print the comparison."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.cli.ablate import run_ablation
         from realign_pipeline.evaluate.ablate import (
             build_comparison,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load, setup_logging
+from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load
 
 
 def register(app: typer.Typer) -> None:
@@ -25,8 +25,7 @@ def register(app: typer.Typer) -> None:
         """List the hub models the params name (size, cached or not) and download the missing
         ones into the cache under HF_HOME. Needs downloads on: HF_HUB_OFFLINE=0
         TRANSFORMERS_OFFLINE=0 (scripts/env.sh turns them off unless REALIGN_DOWNLOADS=1)."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.model_fetch import fetch_models as run_fetch
         from realign_pipeline.model_fetch import plan_downloads
 

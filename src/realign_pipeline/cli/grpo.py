@@ -11,14 +11,18 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
+    ManifestOpt,
+    MetricsOpt,
     ParamsOpt,
+    ResumeOpt,
     SetOpt,
+    ValManifestOpt,
     finish,
     forced,
     load,
     progress_hook,
-    setup_logging,
     stage_run,
 )
 
@@ -29,29 +33,24 @@ def register(app: typer.Typer) -> None:
     @app.command("grpo")
     def grpo(
         *,
-        manifest: Annotated[Path, typer.Option(help="Train manifest.")],
-        val_manifest: Annotated[
-            Path, typer.Option(help="Held-out manifest for the greedy evaluation.")
-        ],
-        data_root: Annotated[Path, typer.Option(help="Root the manifests' paths are relative to.")],
+        manifest: ManifestOpt,
+        val_manifest: ValManifestOpt,
+        data_root: DataRootOpt,
         model: Annotated[
             str | None, typer.Option(help="Hub id or model folder; default: grpo.model.")
         ] = None,
         out: Annotated[Path, typer.Option(help="Trained model folder.")],
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
+        metrics: MetricsOpt,
         checkpoints: Annotated[
             Path, typer.Option(help="Checkpoint root (one sub-folder per settings fingerprint).")
         ],
-        resume: Annotated[
-            bool, typer.Option(help="Resume from this run's last checkpoint if there is one.")
-        ] = True,
+        resume: ResumeOpt = True,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
         """Train AIGI-R1 with GRPO (TRL) and save the model, metrics and checkpoints."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.grpo import run_grpo
         from realign_pipeline.launch import (
             accelerate_command,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, load, setup_logging
+from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, load
 
 ToolOpt = Annotated[
     str, typer.Option("--tool", help="Docker-compatible CLI that builds and pushes (podman, ...).")
@@ -25,11 +25,11 @@ def register(app: typer.Typer) -> None:
     )
     app.add_typer(image, name="image")
 
-    def _ref(params: Path, set_: list[str] | None, allow_dirty: bool) -> str:
+    def _ref(params: Path, set_: list[str] | None, allow_dirty: bool, debug: bool) -> str:
         from realign_pipeline.errors import ConfigError
         from realign_pipeline.image import image_ref, image_tag
 
-        repository = load(params, set_).pipeline.image
+        repository = load(params, set_, debug).pipeline.image
         if not repository:
             raise ConfigError(
                 "pipeline.image is empty: set it to your registry's repository, e.g. "
@@ -45,8 +45,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Print the image this commit's stages run: <pipeline.image>:<commit>."""
-        setup_logging(debug)
-        typer.echo(_ref(params, set_, allow_dirty))
+        typer.echo(_ref(params, set_, allow_dirty, debug))
 
     @image.command("build")
     def build(
@@ -57,10 +56,9 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Build deploy/Dockerfile here as <pipeline.image>:<commit>; print the reference."""
-        setup_logging(debug)
         from realign_pipeline.image import build_command, run_tool
 
-        ref = _ref(params, set_, allow_dirty)
+        ref = _ref(params, set_, allow_dirty, debug)
         run_tool(build_command(ref, tool), Path("."))
         typer.echo(ref)
 
@@ -72,10 +70,9 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Build and push <pipeline.image>:<commit> (a clean checkout only); print it."""
-        setup_logging(debug)
         from realign_pipeline.image import build_command, push_command, run_tool
 
-        ref = _ref(params, set_, allow_dirty=False)
+        ref = _ref(params, set_, False, debug)
         run_tool(build_command(ref, tool), Path("."))
         run_tool(push_command(ref, tool), Path("."))
         typer.echo(ref)

@@ -8,18 +8,17 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
+    ManifestOpt,
+    MetricsOpt,
     ParamsOpt,
     SetOpt,
     finish,
     load,
-    setup_logging,
     stage_run,
 )
 
-DataRootOpt = Annotated[
-    Path, typer.Option("--data-root", help="Root that every image path is under.")
-]
 QueueOpt = Annotated[Path, typer.Option("--queue", help="Review queue folder (export's output).")]
 ExportOpt = Annotated[
     Path | None,
@@ -42,7 +41,7 @@ def register(app: typer.Typer) -> None:
     def export(
         *,
         samples: Annotated[Path, typer.Option(help="Sample stage output.")],
-        manifest: Annotated[Path, typer.Option(help="Train manifest.")],
+        manifest: ManifestOpt,
         data_root: DataRootOpt,
         out: Annotated[Path, typer.Option(help="Queue folder (replaced).")],
         params: ParamsOpt = Path("params.yaml"),
@@ -50,8 +49,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Apply the pre-review policy and write the Label Studio queue."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.review import run_review_export
 
         with stage_run(cfg, "review_export", cfg.review) as tracker:
@@ -72,14 +70,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         pairs: Annotated[Path, typer.Option(help="Pairs table to write.")],
         report: Annotated[Path, typer.Option(help="Import report to write.")],
-        metrics: Annotated[Path, typer.Option(help="Counts JSON.")],
+        metrics: MetricsOpt,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
     ) -> None:
         """Import the experts' work (or apply the auto policy) and write the pairs."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.review import run_review_import
 
         with stage_run(cfg, "review_import", cfg.review) as tracker:
@@ -111,8 +108,7 @@ def register(app: typer.Typer) -> None:
         debug: DebugOpt = False,
     ) -> None:
         """Validate an experts' export against the queue (writes nothing) and print its counts."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.review import check_export
 
         finish(check_export(export, queue, data_root, cfg.review))

@@ -9,14 +9,15 @@ from typing import Annotated
 import typer
 
 from realign_pipeline.cli.common import (
+    DataRootOpt,
     DebugOpt,
+    MetricsOpt,
     ParamsOpt,
     SetOpt,
     finish,
     forced,
     load,
     progress_hook,
-    setup_logging,
     stage_run,
 )
 from realign_pipeline.errors import ConfigError
@@ -46,7 +47,7 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="This worker's slice I/N (0-based): batches with index % N == I")
         ] = "0/1",
         manifest: Annotated[Path, typer.Option(help="Manifest of the images.")],
-        data_root: Annotated[Path, typer.Option(help="Root the manifest's paths are relative to.")],
+        data_root: DataRootOpt,
         model: Annotated[
             str | None,
             typer.Option(
@@ -55,7 +56,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         out: Annotated[Path, typer.Option(help="Output folder.")],
-        metrics: Annotated[Path, typer.Option(help="Metrics JSON.")],
+        metrics: MetricsOpt,
         params: ParamsOpt = Path("params.yaml"),
         set_: SetOpt = None,
         debug: DebugOpt = False,
@@ -65,8 +66,7 @@ def register(app: typer.Typer) -> None:
         With `<section>.num_workers` > 1 (or `auto` on a multi-GPU machine) and no explicit
         `--shard`, it runs one worker per slice (`--shard i/N`, each on its own GPU), then merges.
         """
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.sampling import parse_shard, run_sample
         from realign_pipeline.sampling.store import ShardStore
         from realign_pipeline.sampling.workers import plan_workers, run_workers

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load, setup_logging
+from realign_pipeline.cli.common import DebugOpt, ParamsOpt, SetOpt, finish, load
 
 
 def register(app: typer.Typer) -> None:
@@ -22,8 +22,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build the tiny Qwen2.5-VL offline into OUT/vlm when grpo.model or caption.model names
         it (the tiny preset); otherwise write only OUT/tiny_models.json (hub models)."""
-        setup_logging(debug)
-        cfg = load(params, set_)
+        cfg = load(params, set_, debug)
         from realign_pipeline.tiny_models import run_tiny_models
 
         consumers = {"grpo.model": cfg.grpo.model, "caption.model": cfg.caption.model}
