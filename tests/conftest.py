@@ -49,6 +49,16 @@ def tracking_cfg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN2
     return local_tracking(tmp_path, "realign-test")
 
 
+def argv(*words: object, **options: object) -> list[str]:
+    """A `realign` command line: WORDS, then `--name value` per option (`_` -> `-`; a list
+    repeats the option: `set=["a=1", "b=2"]` -> `--set a=1 --set b=2`)."""
+    line = [str(word) for word in words]
+    for name, value in options.items():
+        for item in value if isinstance(value, list) else [value]:
+            line += ["--" + name.replace("_", "-"), str(item)]
+    return line
+
+
 def _write_image(path: Path, rng: np.random.Generator, fake: bool, size: int) -> None:
     if fake:  # smooth gradients with a periodic pattern: easy to separate from noise
         x = np.linspace(0, 4 * np.pi, size)

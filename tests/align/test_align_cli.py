@@ -6,33 +6,23 @@ import json
 from pathlib import Path
 
 from realign_pipeline.cli import main
-from tests.conftest import REAL_WORLD
+from tests.conftest import REAL_WORLD, argv
 
 
 def test_align_then_detect_real_world_fixtures(align_inputs, tmp_path, capsys):
     det = tmp_path / "det"
     code = main(
-        [
+        argv(
             "align",
-            "--pairs",
-            str(align_inputs["pairs"]),
-            "--val-manifest",
-            str(align_inputs["val"]),
-            "--data-root",
-            str(align_inputs["data_root"]),
-            "--out",
-            str(det),
-            "--plots",
-            str(tmp_path / "report"),
-            "--ckpt-dir",
-            str(tmp_path / "ckpt"),
-            "--metrics",
-            str(tmp_path / "metrics.json"),
-            "--set",
-            "tracking.enabled=false",
-            "--set",
-            "align.num_train_epochs=1",
-        ]
+            pairs=align_inputs["pairs"],
+            val_manifest=align_inputs["val"],
+            data_root=align_inputs["data_root"],
+            out=det,
+            plots=tmp_path / "report",
+            ckpt_dir=tmp_path / "ckpt",
+            metrics=tmp_path / "metrics.json",
+            set=["tracking.enabled=false", "align.num_train_epochs=1"],
+        )
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)

@@ -8,9 +8,25 @@ from pathlib import Path
 import pytest
 
 from realign_pipeline.cli import main
+from tests.conftest import argv
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PARAMS = str(REPO_ROOT / "params.yaml")
+
+
+def _evaluate(detector: Path, manifests: Path, root: Path, out: Path, *sets: str) -> list[str]:
+    """`realign evaluate` on the tiny params with `--set`s, writing under `out`."""
+    return argv(
+        "evaluate",
+        detector=detector,
+        manifests=manifests,
+        data_root=root,
+        out=out / "eval",
+        metrics=out / "metrics" / "eval.json",
+        robustness=out / "metrics" / "robustness.json",
+        params=PARAMS,
+        set=list(sets),
+    )
 
 
 def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
@@ -23,29 +39,15 @@ def test_evaluate_cli_logs_metrics_plots_and_report_to_mlflow(
 
     root, manifests, _ = benchmark_data
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    args = [
-        "evaluate",
-        "--detector",
-        str(tiny_detector),
-        "--manifests",
-        str(manifests),
-        "--data-root",
-        str(root),
-        "--out",
-        str(tmp_path / "eval"),
-        "--metrics",
-        str(tmp_path / "metrics" / "eval.json"),
-        "--robustness",
-        str(tmp_path / "metrics" / "robustness.json"),
-        "-p",
-        PARAMS,
-        "-s",
+    args = _evaluate(
+        tiny_detector,
+        manifests,
+        root,
+        tmp_path,
         f"tracking.uri={uri}",
-        "-s",
         f"tracking.artifact_root={tmp_path / 'mlart'}",
-        "-s",
         "evaluate.perturbations=[{kind: jpeg, value: 50}]",
-    ]
+    )
     assert main(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["counts"] == {"images": 13, "scored": 12, "failed": 1, "conditions": 2}
@@ -68,25 +70,7 @@ def test_evaluate_cli_without_detector_is_one_line_and_exit_2(
     benchmark_data: tuple, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     root, manifests, _ = benchmark_data
-    args = [
-        "evaluate",
-        "--detector",
-        str(tmp_path / "none"),
-        "--manifests",
-        str(manifests),
-        "--data-root",
-        str(root),
-        "--out",
-        str(tmp_path / "eval"),
-        "--metrics",
-        str(tmp_path / "m.json"),
-        "--robustness",
-        str(tmp_path / "r.json"),
-        "-p",
-        PARAMS,
-        "-s",
-        "tracking.enabled=false",
-    ]
+    args = _evaluate(tmp_path / "none", manifests, root, tmp_path, "tracking.enabled=false")
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: detector folder not found") and "\n" not in err
@@ -103,10 +87,7 @@ def test_evaluate_cli_without_detector_is_one_line_and_exit_2(
 def test_bad_params_name_the_key(
     override: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    paths = ["--manifests", str(tmp_path), "--data-root", str(tmp_path)]
-    paths += ["--out", str(tmp_path / "eval"), "--metrics", str(tmp_path / "m.json")]
-    paths += ["--robustness", str(tmp_path / "r.json")]
-    args = ["evaluate", "--detector", str(tmp_path), *paths, "-p", PARAMS, "-s", override]
+    args = _evaluate(tmp_path, tmp_path, tmp_path, tmp_path, override)
     assert main(args) == 2
     assert expected in capsys.readouterr().err
 
@@ -114,15 +95,6 @@ def test_bad_params_name_the_key(
 def test_ablate_unknown_table_lists_the_allowed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = [
-        "ablate",
-        "strategy",
-        "--repo",
-        str(tmp_path),
-        "-p",
-        PARAMS,
-        "-s",
-        "tracking.enabled=false",
-    ]
+    args = argv("ablate", "strategy", repo=tmp_path, params=PARAMS, set="tracking.enabled=false")
     assert main(args) == 2
     assert "allowed: ['text', 'training', 'all']" in capsys.readouterr().err

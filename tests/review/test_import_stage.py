@@ -12,6 +12,7 @@ from realign_pipeline.cli import main
 from realign_pipeline.errors import InputError
 from realign_pipeline.review import check_export, run_review_export, run_review_import
 from realign_pipeline.review.pairs import PAIRS_COLUMNS, TEXT_VARIANTS
+from tests.conftest import argv
 from tests.review.review_helpers import (
     REPO_ROOT,
     ls_full_export,
@@ -125,92 +126,35 @@ def test_failed_import_keeps_previous_outputs(exported, tmp_path) -> None:
 
 def test_cli_export_and_import(exported, tmp_path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
-    params = str(REPO_ROOT / "params.yaml")
-    common = ["--params", params, "--set", "tracking.enabled=false", "--set", "review.min_pairs=1"]
+    sets = ["tracking.enabled=false", "review.min_pairs=1"]
+    common = {"params": REPO_ROOT / "params.yaml", "set": sets}
     queue = tmp_path / "queue"
-    assert (
-        main(
-            [
-                "review",
-                "export",
-                "--samples",
-                str(exported.samples),
-                "--manifest",
-                str(exported.manifest),
-                "--data-root",
-                str(exported.data_root),
-                "--out",
-                str(queue),
-                *common,
-            ]
-        )
-        == 0
+    export = argv(
+        "review",
+        "export",
+        samples=exported.samples,
+        manifest=exported.manifest,
+        data_root=exported.data_root,
+        out=queue,
+        **common,
     )
+    assert main(export) == 0
     assert (queue / "tasks.json").is_file()
-    assert (
-        main(
-            [
-                "review",
-                "import",
-                "--queue",
-                str(queue),
-                "--data-root",
-                str(exported.data_root),
-                "--pairs",
-                "pairs.parquet",
-                "--report",
-                "report.json",
-                "--metrics",
-                "m.json",
-                *common,
-            ]
-        )
-        == 0
-    )
+    line = argv("review", "import", queue=queue, data_root=exported.data_root, **common)
+    outputs = ["--pairs", "pairs.parquet", "--report", "report.json", "--metrics", "m.json"]
+    assert main([*line, *outputs]) == 0
     assert len(pd.read_parquet(tmp_path / "pairs.parquet")) == 24
     # human mode without an export: one line, exit code 2
-    assert (
-        main(
-            [
-                "review",
-                "import",
-                "--queue",
-                str(queue),
-                "--data-root",
-                str(exported.data_root),
-                "--pairs",
-                "p2.parquet",
-                "--report",
-                "r2.json",
-                "--metrics",
-                "m2.json",
-                *common,
-                "--set",
-                "review.mode=human",
-                "--export",
-                "data/review/none.json",
-            ]
-        )
-        == 2
-    )
+    human = ["--set", "review.mode=human", "--export", "data/review/none.json"]
+    outputs = ["--pairs", "p2.parquet", "--report", "r2.json", "--metrics", "m2.json"]
+    assert main([*line, *outputs, *human]) == 2
     assert not (tmp_path / "p2.parquet").exists()
     export = write_json(
         tmp_path / "e.json",
         ls_full_export(json.loads((queue / "tasks.json").read_text()), {0: [{}]}),
     )
-    assert (
-        main(
-            [
-                "review",
-                "check",  # no --data-root: the queue's recorded one
-                str(export),
-                "--queue",
-                str(queue),
-                *common,
-            ]
-        )
-        == 0
-    )
+    # no --data-root: the queue's recorded one
+    assert main(argv("review", "check", export, queue=queue, **common)) == 0
 
 
 def test_tiny_preset_yields_pairs_from_untagged_tiny_model_text(synthetic_data, tmp_path) -> None:
