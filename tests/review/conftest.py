@@ -6,12 +6,13 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
 from realign_pipeline.config.review import ReviewConfig
-from realign_pipeline.review import run_review_export
+from realign_pipeline.review import run_review_export, run_review_import
 from tests.conftest import make_manifest
 from tests.review.review_helpers import make_samples, review_config, write_samples
 
@@ -42,6 +43,19 @@ class Exported:
             "report": out / "import_report.json",
             "metrics": out / "metrics.json",
         }
+
+    def run_import(self, out: Path, cfg: ReviewConfig | None = None, **kwargs: Any) -> Any:
+        """`run_review_import` of this queue into `outputs(out)`, with `cfg` (default: its own)."""
+        paths = self.outputs(out)
+        return run_review_import(
+            self.queue_dir,
+            self.data_root,
+            paths["pairs"],
+            paths["report"],
+            paths["metrics"],
+            self.cfg if cfg is None else cfg,
+            **kwargs,
+        )
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from realign_pipeline.errors import InputError, MissingInputError
-from realign_pipeline.review import run_review_import
 from realign_pipeline.review.outcomes import check_tasks, decide_outcomes
 from realign_pipeline.review.queue import read_queue
 from realign_pipeline.review.reading import read_export
@@ -307,18 +306,11 @@ def test_bad_export_fails_naming_task_and_writes_nothing(exported, tmp_path, cha
     export = ls_full_export(tasks, {0: [{}], 1: [{}]})
     change(export)
     path = write_json(tmp_path / "export.json", export)
-    out = exported.outputs(tmp_path)
     with pytest.raises(InputError, match=message):
-        run_review_import(
-            exported.queue_dir,
-            exported.data_root,
-            out["pairs"],
-            out["report"],
-            out["metrics"],
-            exported.cfg.model_copy(update={"mode": "human"}),
-            export_path=path,
+        exported.run_import(
+            tmp_path, exported.cfg.model_copy(update={"mode": "human"}), export_path=path
         )
-    assert not any(p.exists() for p in out.values())
+    assert not any(p.exists() for p in exported.outputs(tmp_path).values())
 
 
 @pytest.mark.parametrize(
@@ -358,9 +350,7 @@ def test_missing_export_in_human_mode_names_the_path(exported, tmp_path) -> None
         update={"mode": "human", "export_path": "data/review/missing.json"}
     )
     with pytest.raises(MissingInputError, match=r"data/review/missing\.json.*dvc add.*mode=auto"):
-        run_review_import(
-            exported.queue_dir, exported.data_root, out["pairs"], out["report"], out["metrics"], cfg
-        )
+        exported.run_import(tmp_path, cfg)
     assert not any(p.exists() for p in out.values())
 
 
@@ -369,15 +359,8 @@ def test_report_json_is_valid_for_markup_comments(exported, tmp_path) -> None:
     comment = '</script><b onclick="x">hi</b>'
     export = ls_full_export(exported.tasks, {index: [{"comment": comment}]})
     path = write_json(tmp_path / "export.json", export)
-    out = exported.outputs(tmp_path)
-    run_review_import(
-        exported.queue_dir,
-        exported.data_root,
-        out["pairs"],
-        out["report"],
-        out["metrics"],
-        exported.cfg.model_copy(update={"mode": "human"}),
-        export_path=path,
+    exported.run_import(
+        tmp_path, exported.cfg.model_copy(update={"mode": "human"}), export_path=path
     )
-    report = json.loads(out["report"].read_text())
+    report = json.loads(exported.outputs(tmp_path)["report"].read_text())
     assert comment in [i["comment"] for i in report["items"]]

@@ -38,18 +38,7 @@ CONTRACT = (
 
 
 def _run(exported, tmp_path, **kwargs):
-    out = exported.outputs(tmp_path)
-    cfg = kwargs.pop("cfg", exported.cfg)
-    result = run_review_import(
-        exported.queue_dir,
-        exported.data_root,
-        out["pairs"],
-        out["report"],
-        out["metrics"],
-        cfg,
-        **kwargs,
-    )
-    return result, out
+    return exported.run_import(tmp_path, **kwargs), exported.outputs(tmp_path)
 
 
 def test_auto_policy_accepts_the_whole_queue(exported, tmp_path) -> None:

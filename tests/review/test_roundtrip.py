@@ -9,7 +9,7 @@ import json
 import pandas as pd
 import pytest
 
-from realign_pipeline.review import check_export, run_review_import
+from realign_pipeline.review import check_export
 from tests.review.review_helpers import ls_full_export, to_json_min, write_json
 
 LATE = "2026-01-07T12:00:00.000000Z"
@@ -57,15 +57,7 @@ def _check(exported, tmp_path, export_path, expected) -> dict:
     # the flow's pause calls it with the queue alone: settings and root come from the queue
     assert check_export(export_path, exported.queue_dir) == head
     assert not any(p.exists() for p in out.values())  # the check writes nothing
-    result = run_review_import(
-        exported.queue_dir,
-        exported.data_root,
-        out["pairs"],
-        out["report"],
-        out["metrics"],
-        cfg,
-        export_path=export_path,
-    )
+    result = exported.run_import(tmp_path, cfg, export_path=export_path)
     report = json.loads(out["report"].read_text())
     pairs = pd.read_parquet(out["pairs"])
     queue = exported.queue.set_index("sample_id")
