@@ -17,6 +17,15 @@ from realign_pipeline.evaluate.metrics import summarise_predictions
 from realign_pipeline.evaluate.preprocess import create_preprocess
 from realign_pipeline.headline import flatten
 
+CROP = create_preprocess(
+    "center_crop", image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
+)
+
+
+def _brightness(pixels: torch.Tensor) -> torch.Tensor:
+    """A stand-in score: the mean brightness."""
+    return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
+
 
 def test_run_evaluate_writes_every_output(
     tiny_detector: Path, benchmark_data: tuple, eval_cfg: EvaluateConfig, tmp_path: Path
@@ -123,14 +132,7 @@ def test_one_class_benchmark_does_not_crash(
     root, manifests, frame = benchmark_data
     frame[frame["label"] == 1].to_parquet(manifests / "bench-fakes.parquet", index=False)
     cfg = eval_cfg.model_copy(update={"benchmarks": ["fakes"], "perturbations": []})
-    preprocess = create_preprocess(
-        "center_crop", image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
-    )
-
-    def score(pixels: torch.Tensor) -> torch.Tensor:  # brightness as a stand-in score
-        return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
-
-    evaluate_scorer(score, preprocess, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
+    evaluate_scorer(_brightness, CROP, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg)
     full = json.loads((tmp_path / "e" / "metrics.json").read_text())
     clean = full["benchmarks"]["fakes"]["none"]
     assert clean["map"] is None and clean["n_ap_undefined"] == 2
@@ -166,7 +168,7 @@ def test_predictions_stream_in_bounded_batches_with_progress(
     failures = predict_benchmark(
         frame,
         "demo",
-        score=lambda x: torch.sigmoid(x.mean(dim=(1, 2, 3))),
+        score=_brightness,
         data_root=root,
         perturbations=conditions,
         preprocess=preprocess,
@@ -197,15 +199,8 @@ def test_optional_benchmark_missing_at_ingest_is_listed_not_scored(
     uri = (tmp_path / "mlruns").as_uri()
     client = MlflowClient(tracking_uri=uri)
     run = client.create_run(client.create_experiment("e")).info.run_id
-    preprocess = create_preprocess(
-        "center_crop", image_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, resize_scale=1.0
-    )
-
-    def score(pixels: torch.Tensor) -> torch.Tensor:  # brightness as a stand-in score
-        return torch.sigmoid(pixels.mean(dim=(1, 2, 3)))
-
     result = evaluate_scorer(
-        score, preprocess, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg,
+        _brightness, CROP, manifests, root, tmp_path / "e", tmp_path / "m.json", cfg,
         tracker=Tracker(client, run, uri),
     )  # fmt: skip
     full = json.loads((tmp_path / "e" / "metrics.json").read_text())
@@ -218,5 +213,5 @@ def test_optional_benchmark_missing_at_ingest_is_listed_not_scored(
     cfg = cfg.model_copy(update={"benchmarks": ["demo", "nope"]})
     with pytest.raises(MissingInputError, match="bench-nope.parquet"):
         evaluate_scorer(
-            score, preprocess, manifests, root, tmp_path / "f", tmp_path / "n.json", cfg
+            _brightness, CROP, manifests, root, tmp_path / "f", tmp_path / "n.json", cfg
         )
