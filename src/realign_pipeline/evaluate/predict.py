@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
@@ -27,20 +28,19 @@ from realign_pipeline.images import ImageRejected, load_image
 from realign_pipeline.manifest import image_path
 from realign_pipeline.paths import PathEscapeError
 
-__all__ = ["PREDICTION_COLUMNS", "FAILURE_COLUMNS", "ScoreFn", "predict_benchmark"]
+__all__ = ["PREDICTION_SCHEMA", "FAILURE_SCHEMA", "ScoreFn", "predict_benchmark"]
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = (
-    "image_id",
-    "benchmark",
-    "generator",
-    "category",
-    "label",
-    "p_fake",
-    "perturbation",
-)
-FAILURE_COLUMNS = ("image_id", "benchmark", "generator", "category", "label", "path", "reason")
+_KEY = [  # the columns of every prediction and failure row
+    ("image_id", pa.string()),
+    ("benchmark", pa.string()),
+    ("generator", pa.string()),
+    ("category", pa.string()),
+    ("label", pa.int8()),
+]
+PREDICTION_SCHEMA = pa.schema([*_KEY, ("p_fake", pa.float32()), ("perturbation", pa.string())])
+FAILURE_SCHEMA = pa.schema([*_KEY, ("path", pa.string()), ("reason", pa.string())])
 _ROW_COLUMNS = ("image_id", "generator", "category", "label", "path")
 
 
@@ -129,11 +129,11 @@ def predict_benchmark(
     """Score every image of one benchmark in every condition, streaming rows into `sink`.
 
     Rows are processed in manifest order (the caller sorts it); each batch sends one DataFrame
-    with `PREDICTION_COLUMNS` to `sink`; `on_batch(n)` is called with the number of images of
-    each finished batch (scored or failed), for progress reporting.
+    with the columns of `PREDICTION_SCHEMA` to `sink`; `on_batch(n)` is called with the number
+    of images of each finished batch (scored or failed), for progress reporting.
 
     Returns:
-        The failures: one dict per image that could not be scored (`FAILURE_COLUMNS`).
+        The failures: one dict per image that could not be scored (`FAILURE_SCHEMA`'s columns).
     """
     rows = manifest.loc[:, list(_ROW_COLUMNS)].reset_index(drop=True)
     dataset = _BenchmarkImages(rows["path"], data_root, perturbations, preprocess, max_pixels)
@@ -158,7 +158,7 @@ def predict_benchmark(
             p_fake=p_fake.reshape(-1).astype(np.float32),
             perturbation=np.tile(names, len(indices)),
         )
-        sink(batch.loc[:, list(PREDICTION_COLUMNS)])
+        sink(batch.loc[:, PREDICTION_SCHEMA.names])
     if failures:
         logger.warning("%s: %d images could not be scored", benchmark, len(failures))
     return failures

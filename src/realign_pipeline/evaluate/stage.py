@@ -38,7 +38,8 @@ from realign_pipeline.evaluate.metrics import summarise_predictions
 from realign_pipeline.evaluate.perturb import Perturbation, create_perturbations
 from realign_pipeline.evaluate.plots import GENERATORS_FILE, generator_table, write_plots
 from realign_pipeline.evaluate.predict import (
-    FAILURE_COLUMNS,
+    FAILURE_SCHEMA,
+    PREDICTION_SCHEMA,
     ScoreFn,
     predict_benchmark,
 )
@@ -54,32 +55,10 @@ from realign_pipeline.manifest import (
 from realign_pipeline.results import StageResult
 from realign_pipeline.tracking import Tracker
 
-__all__ = ["PREDICTION_SCHEMA", "evaluate_scorer", "flat_metrics", "run_evaluate"]
+__all__ = ["evaluate_scorer", "flat_metrics", "run_evaluate"]
 
 logger = logging.getLogger(__name__)
 
-PREDICTION_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("benchmark", pa.string()),
-        ("generator", pa.string()),
-        ("category", pa.string()),
-        ("label", pa.int8()),
-        ("p_fake", pa.float32()),
-        ("perturbation", pa.string()),
-    ]
-)
-FAILURE_SCHEMA = pa.schema(
-    [
-        ("image_id", pa.string()),
-        ("benchmark", pa.string()),
-        ("generator", pa.string()),
-        ("category", pa.string()),
-        ("label", pa.int8()),
-        ("path", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
 _SORT = ["generator", "category", "label", "image_id", "path"]
 
 
@@ -209,7 +188,7 @@ def evaluate_scorer(
             progress=progress,
         )
         failure_table = pa.Table.from_pylist(
-            [{k: f[k] for k in FAILURE_COLUMNS} for f in failures], schema=FAILURE_SCHEMA
+            [{k: f[k] for k in FAILURE_SCHEMA.names} for f in failures], schema=FAILURE_SCHEMA
         )
         atomic_write_parquet(tmp / "failures.parquet", failure_table)
         predictions = _read_scores(tmp / "predictions.parquet")
