@@ -113,29 +113,19 @@ def measure_vlm(model: Any, inputs: dict, temperature: float) -> dict:
     }  # fmt: skip
 
 
-def _activations_gb(
-    m: dict,
-    *,
-    batch: int,
-    seq: int,
-    logit_tokens: int,
-    patches: int,
-    layers: int,
-    blocks: int,
-    hidden: int,
-    vision_hidden: int,
-    checkpointing: bool,
-) -> float:
-    """Training activations of `batch` sequences, scaled from the per-token measurement."""
+def _activations_gb(m: dict, cfg: Any, seq: int, patches: int, text: Any, vision: Any) -> float:
+    """Training activations of grpo's per-device batch (`cfg`: GRPO section; `text`, `vision`:
+    the full model's configs), scaled from the per-token measurement."""
     text_per_seq = m["text_layer_bytes_per_token"] * seq
     vision_per_seq = m["vision_block_bytes_per_patch"] * patches
-    if checkpointing:  # one bf16 hidden state kept per layer, one layer recomputed at a time
-        text = seq * hidden * 2 * layers + text_per_seq
-        vision = patches * vision_hidden * 2 * blocks + vision_per_seq
+    if cfg.gradient_checkpointing:  # one bf16 hidden state kept per layer, one layer recomputed
+        text_act = seq * text.hidden_size * 2 * text.num_hidden_layers + text_per_seq
+        vision_act = patches * vision.hidden_size * 2 * vision.depth + vision_per_seq
     else:
-        text, vision = text_per_seq * layers, vision_per_seq * blocks
-    head = m["head_bytes_per_token"] * logit_tokens
-    return batch * (text + vision + head) / GB
+        text_act = text_per_seq * text.num_hidden_layers
+        vision_act = vision_per_seq * vision.depth
+    head = m["head_bytes_per_token"] * cfg.max_completion_length
+    return cfg.per_device_train_batch_size * (text_act + vision_act + head) / GB
 
 
 def grpo_memory(m: dict, params: Any, config: Any, prompt_tokens: int) -> dict:
@@ -148,11 +138,7 @@ def grpo_memory(m: dict, params: Any, config: Any, prompt_tokens: int) -> dict:
     seq = prompt_tokens + cfg.max_completion_length
     states = (2 + 4 + 8 + 4 + (2 if cfg.beta > 0 else 0)) * n_params / ranks / GB
     gathered = 2 * largest / GB
-    act = _activations_gb(m, batch=cfg.per_device_train_batch_size, seq=seq,
-                          logit_tokens=cfg.max_completion_length, patches=patches,
-                          layers=text.num_hidden_layers, blocks=vision.depth,
-                          hidden=text.hidden_size, vision_hidden=vision.hidden_size,
-                          checkpointing=cfg.gradient_checkpointing)  # fmt: skip
+    act = _activations_gb(m, cfg, seq, patches, text, vision)
     vllm_awake = cfg.vllm_gpu_memory_utilization * BUDGET_80GB if cfg.use_vllm else 0.0
     vllm_asleep = 1.0 if cfg.use_vllm and cfg.vllm_enable_sleep_mode else vllm_awake
     train = states + gathered + act + vllm_asleep + CUDA_OVERHEAD_GB

@@ -18,16 +18,17 @@ Run: `python bench/growth.py [--sizes 1000 10000 100000]` (measured: 2 minutes f
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from _harness import REPO, child, parser
+from _synthetic import ingest, write_images
+
+from realign_pipeline.config import load_params
+from realign_pipeline.tiny_models.vlm import build_tiny_vlm
+
 STAGES = ("ingest", "sample", "review", "align_data")
 
 
@@ -46,16 +47,12 @@ def _reset_peak() -> None:
 
 
 def _stage(name: str, work: Path, params: str) -> dict:
-    from realign_pipeline.config import load_params
-
     cfg = load_params(params)
     _import_all()  # imports are not the stage's memory
     _reset_peak()
     base = _status_mb("VmRSS")
     start = time.perf_counter()
     if name == "ingest":
-        from _synthetic import ingest
-
         ingest(work / "data", work / "manifests", params)
     elif name == "sample":
         from realign_pipeline.sampling import run_sample
@@ -82,8 +79,6 @@ def _stage(name: str, work: Path, params: str) -> dict:
 
 
 def _import_all() -> None:
-    import _synthetic  # noqa: F401
-
     import realign_pipeline.align.stage  # noqa: F401
     import realign_pipeline.review  # noqa: F401
     import realign_pipeline.sampling.transformers_backend  # noqa: F401
@@ -105,37 +100,17 @@ def _align_data(cfg, work: Path) -> None:  # noqa: ANN001 - AlignConfig
     align_stage._text_embeddings(bundle, train, cfg, work / "align_ckpt", device)
 
 
-def _child(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
-    print(json.dumps(_stage(args.child, Path(args.work), args.params)))
-
-
-def _run(stage: str, work: Path, params: str) -> dict:
-    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, __file__, "--child", stage, "--work", str(work), "--params", params]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{stage} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     """Run every size and stage, print the table and its JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--params", default=str(REPO_ROOT / "params.yaml"))
-    parser.add_argument("--child", choices=STAGES, help=argparse.SUPPRESS)
-    parser.add_argument("--work", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    cli.add_argument("--params", default=str(REPO / "params.yaml"))
+    cli.add_argument("--child", choices=STAGES, help="run one stage in this process")
+    cli.add_argument("--work", help="the child's work folder")
+    args = cli.parse_args()
     if args.child:
-        _child(args)
+        print(json.dumps(_stage(args.child, Path(args.work), args.params)))
         return
-    sys.path.insert(0, str(REPO_ROOT / "bench"))
-    from _synthetic import write_images
-
-    from realign_pipeline.config import load_params
-    from realign_pipeline.tiny_models.vlm import build_tiny_vlm
-
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         vlm = build_tiny_vlm(Path(tmp) / "vlm", load_params(args.params).tiny_models, seed=0)
@@ -145,7 +120,8 @@ def main() -> None:
             (work / "vlm").symlink_to(vlm)
             write_images(work / "data", size)
             for stage in STAGES:
-                rows.append({"rows": size, **_run(stage, work, args.params)})
+                cmd = ["--child", stage, "--work", work, "--params", args.params]
+                rows.append({"rows": size, **child(__file__, *cmd)})
                 print(f"{size:>8} {stage:<11}{rows[-1]['seconds']:>9.1f} s"
                       f"{rows[-1]['peak_growth_mb']:>9.0f} MB", flush=True)  # fmt: skip
     print(json.dumps(rows))

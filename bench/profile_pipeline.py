@@ -21,20 +21,20 @@ Not part of bench/run.py (a round is several minutes per revision). Results: std
 
 from __future__ import annotations
 
-import argparse
 import collections
 import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+import pandas as pd
+from _harness import REPO, parser
+
 _SUMMARY = re.compile(r"^(\w+)\s+(ran|skipped)\s+([\d.]+)", re.M)
 _CATEGORIES = ("imports", "mlflow client", "stage work", "start/teardown")
 _SHIM = """#!/bin/sh
@@ -64,13 +64,8 @@ def _workspace(rev: str, scratch: Path, data: Path) -> tuple[Path, dict[str, str
 def _flow(ws: Path, env: dict[str, str], prefix: list[str] | None = None) -> tuple[float, dict]:
     """Run the flow once; wall seconds and {stage: (status, seconds)} from its summary."""
     start = time.perf_counter()
-    proc = subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "flows.pipeline"],
-        cwd=ws,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    cmd = [*(prefix or []), sys.executable, "-m", "flows.pipeline"]
+    proc = subprocess.run(cmd, cwd=ws, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"flow failed in {ws}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -120,26 +115,21 @@ def _profile(rev: str, scratch: Path, data: Path, py_spy: str) -> dict[str, dict
 
 
 def _print_profile(rev: str, table: dict[str, dict[str, float]]) -> None:
+    frame = pd.DataFrame(table).T.reindex(columns=list(_CATEGORIES))
+    frame.loc["all stages"] = frame.sum()
+    frame["total"] = frame.sum(axis=1)
     print(f"\nprofile of {rev}: main thread of each stage process, seconds")
-    print(f"{'stage':<16}" + "".join(f"{c:>16}" for c in _CATEGORIES) + f"{'total':>9}")
-    totals = dict.fromkeys(_CATEGORIES, 0.0)
-    for name, row in table.items():
-        print(f"{name:<16}" + "".join(f"{row[c]:>16.1f}" for c in _CATEGORIES), end="")
-        print(f"{sum(row.values()):>9.1f}")
-        for c in _CATEGORIES:
-            totals[c] += row[c]
-    print(f"{'all stages':<16}" + "".join(f"{totals[c]:>16.1f}" for c in _CATEGORIES), end="")
-    print(f"{sum(totals.values()):>9.1f}")
+    print(frame.round(1).to_string())
 
 
 def main() -> None:
     """Time (and optionally profile) each revision and print the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rev", action="append", help="git revision (repeatable; default HEAD)")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--py-spy", action="store_true", help="also profile each revision")
-    parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--rev", action="append", help="git revision (repeatable; default HEAD)")
+    cli.add_argument("--rounds", type=int, default=1)
+    cli.add_argument("--py-spy", action="store_true", help="also profile each revision")
+    cli.add_argument("--json", type=Path, help="write the results here")
+    args = cli.parse_args()
     revs = args.rev or ["HEAD"]
     py_spy = shutil.which("py-spy") if args.py_spy else None
     if args.py_spy and py_spy is None:
@@ -148,12 +138,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="realign-profile-") as tmp:
         scratch = Path(tmp)
         data = scratch / "demo-data"
-        subprocess.run(
-            [sys.executable, "-m", "realign_pipeline.cli", "demo-data", "--out", str(data)],
-            check=True,
-            capture_output=True,
-            env={**os.environ, "PYTHONPATH": str(REPO / "src")},
-        )
+        cmd = [sys.executable, "-m", "realign_pipeline.cli", "demo-data", "--out", str(data)]
+        env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+        subprocess.run(cmd, check=True, capture_output=True, env=env)
         for round_ in range(args.rounds):
             for rev in revs:
                 ws, env = _workspace(rev, scratch, data)
@@ -166,26 +153,17 @@ def main() -> None:
         if py_spy:
             for rev in revs:
                 results["profiles"][rev] = _profile(rev, scratch, data, py_spy)
-    print(f"\n{'revision':<12}{'full run s':>12}{'no-op run s':>13}  (median of {args.rounds})")
-    medians = {}
-    for rev, rows in results["revs"].items():
-        medians[rev] = (
-            statistics.median(r["full_s"] for r in rows),
-            statistics.median(r["noop_s"] for r in rows),
-        )
-        print(f"{rev:<12}{medians[rev][0]:>12.1f}{medians[rev][1]:>13.1f}")
+    runs = pd.DataFrame(
+        [{"revision": rev, "full run s": r["full_s"], "no-op run s": r["noop_s"],
+          **{stage: seconds for stage, (_, seconds) in r["stages"].items()}}
+         for rev, rows in results["revs"].items() for r in rows]
+    )  # fmt: skip
+    medians = runs.groupby("revision", sort=False).median()
+    print(f"\nmedian of {args.rounds} round(s), seconds (stage columns: the full run's stages)")
+    print(medians.T.round(1).to_string())
     if len(revs) > 1:
-        base, last = medians[revs[0]], medians[revs[-1]]
-        ratios = f"full {last[0] / base[0]:.2f}, no-op {last[1] / base[1]:.2f}"
-        print(f"ratio {revs[-1]}/{revs[0]}: {ratios}")
-    stage_names = list(next(iter(results["revs"].values()))[0]["stages"])
-    print(f"\n{'stage seconds':<16}" + "".join(f"{rev:>12}" for rev in revs))
-    for stage in stage_names:
-        cells = [
-            statistics.median(r["stages"].get(stage, ("", float("nan")))[1] for r in rows)
-            for rows in results["revs"].values()
-        ]
-        print(f"{stage:<16}" + "".join(f"{c:>12.1f}" for c in cells))
+        print(f"ratio {revs[-1]}/{revs[0]}:")
+        print((medians.loc[revs[-1]] / medians.loc[revs[0]]).round(2).to_string())
     for rev, table in results["profiles"].items():
         _print_profile(rev, table)
     if args.json:

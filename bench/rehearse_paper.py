@@ -1,49 +1,30 @@
 """Rehearse the paper preset on CPU: the real architectures, random weights, one step per GPU stage.
 
 Reads presets/paper.yaml and, for each GPU stage, builds what the preset names and runs it
-through the stage's own code, printing one line per stage (ran / validated only / failed: error)
-and a final JSON line. What is cut, and why, is printed with each line.
-
-- sample: a Qwen2.5-VL built from Qwen2.5-VL-7B-Instruct's own config.json and
-  preprocessor_config.json (shipped in `realign_pipeline/model_configs/qwen2_5_vl_7b_instruct/`,
-  no weights): vocabulary 152064, hidden 3584, 28 heads / 4 KV heads, MLP 18944, vision tower
-  1280 wide with 14 px patches, 2x2 merge and 112 px windows, the Qwen2-VL chat template, the
-  preset's pixel bounds, dtype (bfloat16), system prompt and questions. Cut: 1 decoder layer
-  (of 28) and 1 vision block (of 32; its only block does full attention), `--new-tokens` new
-  tokens (preset: max_new_tokens). The tokenizer is this project's offline byte-level BPE with
-  Qwen's special tokens (the real 151k-token tokenizer is not shipped), so the special-token ids
-  in the config are set to that tokenizer's. One batched generation of `--images` images through
-  `TransformersBackend` (the stage's backend).
-- grpo: TRL's GRPOConfig (with use_vllm, vllm_mode, vllm_max_model_length, sleep mode), the
-  PEFT config, the accelerate/DeepSpeed launch command and its config file are built from the
-  preset. Then, when MemAvailable is at least `--grpo-min-free-gb` (18 GB; the step peaks at
-  about 15.7 GB of RSS: bf16 policy, reference copy for beta > 0, gradients and AdamW states of
-  the 1.4B-parameter full-vocabulary model), one GRPO step runs through `run_grpo` on the
-  snapshot sample built (the preset's chat template, system prompt, pixel bounds, beta, lr,
-  loss), then its export and greedy evaluation. Cut: use_vllm off and no DeepSpeed (CPU), 1 image
-  x 2 generations, `--new-tokens` completion tokens, 1 decoder layer, bf16 weights without
-  autocast. With less memory the line says "validated only" and why.
-- align: the preset's CLIP (ViT-L-14-336, random init instead of `openai` weights) with its
-  LoRA targets, head and loss, one epoch of 2 steps at batch 2 (preset: 32) through `run_align`,
-  the export, `load_detector`, and one detection with the preset's evaluation transform
-  (`evaluate.preprocessing`).
-
+through the stage's own code, printing one line per stage (ran / validated only / failed: error,
+and what is cut) and a final JSON line:
+- sample: a Qwen2.5-VL from Qwen2.5-VL-7B-Instruct's own config.json and preprocessor config
+  (shipped in `realign_pipeline/model_configs/qwen2_5_vl_7b_instruct/`, no weights) with the
+  preset's pixel bounds, dtype, system prompt and questions; cut to 1 decoder layer and 1 vision
+  block, `--new-tokens` new tokens; this project's offline byte-level BPE tokenizer with Qwen's
+  special tokens. One batched generation of `--images` images through `TransformersBackend`.
+- grpo: TRL's GRPOConfig, the PEFT config and the accelerate/DeepSpeed launch command built from
+  the preset; with at least `--grpo-min-free-gb` of MemAvailable (the step peaks at about 15.7 GB
+  of RSS), one GRPO step through `run_grpo` on that model (use_vllm off, no DeepSpeed, 1 image x
+  2 generations), else "validated only" and why.
+- align: the preset's CLIP (ViT-L-14-336, random init) with its LoRA targets, head and loss, one
+  epoch of 2 steps at batch 2 through `run_align`, the export, `load_detector`, one detection.
 Each line also shows the GPU memory the stage needs at the preset's batch sizes against its
-budget (80 GB for grpo and sample, 24 GB for align): activations per token measured on CPU from
-what autograd saves, scaled to the preset's sequences, batch and depth, plus weights, gradients
-and optimizer states from the full parameter count (see `_rehearse_memory.py`). Peak RSS growth
-of each stage is a CPU figure.
+budget (80 GB for grpo and sample, 24 GB for align), scaled from activations measured on CPU
+(`_rehearse_memory.py`).
 
-Run from the repository root: `python bench/rehearse_paper.py [--preset presets/paper.yaml]`
-(3.5 minutes measured with the GRPO step on 2 shared CPU cores; earlier runs without it
-took 1.3 to 13 minutes, by the load of other jobs).
+    python bench/rehearse_paper.py [--preset presets/paper.yaml]   # minutes on 2 CPU cores
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import tempfile
 import time
 import traceback
@@ -52,28 +33,13 @@ from pathlib import Path
 from typing import Any
 
 import _rehearse_memory as mem
-import numpy as np
+import psutil
+from _harness import REPO, parser, peak_rss_mb
+from _synthetic import save_random_qwen, write_images, write_manifest
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MEASURED: dict[str, Any] = {}  # sample's per-token activations, reused for grpo's estimate
-QWEN_DIR = REPO_ROOT / "src" / "realign_pipeline" / "model_configs" / "qwen2_5_vl_7b_instruct"
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _images(root: Path, n: int, size: int) -> list[Path]:
-    rng = np.random.default_rng(0)
-    paths = []
-    for i in range(n):
-        label = ("0_real", "1_fake")[i % 2]
-        path = root / "gen" / label / f"{i}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(path)
-        paths.append(path)
-    return paths
+QWEN_DIR = REPO / "src" / "realign_pipeline" / "model_configs" / "qwen2_5_vl_7b_instruct"
 
 
 def _full_config() -> Any:
@@ -85,54 +51,26 @@ def _full_config() -> Any:
 
 def build_paper_vlm(out: Path, params: Any, min_pixels: int, max_pixels: int) -> dict:
     """Save a Qwen2.5-VL-7B-shaped snapshot (cut depth, random bf16 weights) to `out`."""
-    import torch
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
     from realign_pipeline.tiny_models.vlm import QWEN_CHAT_TEMPLATE, _build_tokenizer
 
     raw = json.loads((QWEN_DIR / "config.json").read_text(encoding="utf-8"))
-    pre = json.loads((QWEN_DIR / "preprocessor_config.json").read_text(encoding="utf-8"))
-    tokenizer = _build_tokenizer(
-        params.tiny_models.model_copy(update={"max_position_embeddings": 128000})
-    )
-    ids = {
-        "bos_token_id": "<|endoftext|>", "pad_token_id": "<|endoftext|>",
-        "eos_token_id": "<|im_end|>", "vision_start_token_id": "<|vision_start|>",
-        "vision_end_token_id": "<|vision_end|>", "image_token_id": "<|image_pad|>",
-        "video_token_id": "<|video_pad|>",
-    }  # fmt: skip
-    raw.update({key: tokenizer.convert_tokens_to_ids(tok) for key, tok in ids.items()})
-    cut = {"num_hidden_layers": 1, "max_window_layers": 1}
-    raw.update(cut)
+    raw.update({"num_hidden_layers": 1, "max_window_layers": 1})  # the cut
     raw["vision_config"].update({"depth": 1, "fullatt_block_indexes": [0]})
-    config = Qwen2_5_VLConfig(**raw)
-    torch.manual_seed(0)
-    torch.set_default_dtype(torch.bfloat16)
-    try:
-        model = Qwen2_5_VLForConditionalGeneration(config)
-    finally:
-        torch.set_default_dtype(torch.float32)
-    model.generation_config.eos_token_id = raw["eos_token_id"]
-    model.generation_config.pad_token_id = raw["pad_token_id"]
-    n_params = sum(p.numel() for p in model.parameters())
-    model.save_pretrained(out)
-    del model
-    image_kwargs = {k: v for k, v in pre.items() if k not in ("image_processor_type",
-                                                               "processor_class")}  # fmt: skip
-    image_kwargs.update(min_pixels=min_pixels, max_pixels=max_pixels)
+    pre = json.loads((QWEN_DIR / "preprocessor_config.json").read_text(encoding="utf-8"))
+    for key in ("image_processor_type", "processor_class"):
+        pre.pop(key, None)
+    pre.update(min_pixels=min_pixels, max_pixels=max_pixels)
     processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**image_kwargs),
-        tokenizer=tokenizer,
+        image_processor=Qwen2VLImageProcessor(**pre),
+        tokenizer=_build_tokenizer(
+            params.tiny_models.model_copy(update={"max_position_embeddings": 128000})
+        ),
         video_processor=Qwen2VLVideoProcessor(min_pixels=min_pixels, max_pixels=max_pixels),
         chat_template=QWEN_CHAT_TEMPLATE,
     )
-    processor.save_pretrained(out)
+    config, n_params = save_random_qwen(raw, processor, out)
     return {"parameters": n_params, "vocab_size": config.text_config.vocab_size,
             "hidden_size": config.text_config.hidden_size}  # fmt: skip
 
@@ -151,7 +89,8 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
         device="cpu", cpu_threads=0, min_pixels=cfg.min_pixels, max_pixels=cfg.max_pixels,
     )  # fmt: skip
     backend = TransformersBackend(str(work / "vlm"), settings)
-    images = [Image.open(p).convert("RGB") for p in _images(work / "vlm_images", args.images, 448)]
+    paths = write_images(work / "vlm_images", args.images, 448)
+    images = [Image.open(p).convert("RGB") for p in paths]
     questions = [cfg.questions[i % len(cfg.questions)].text for i in range(len(images))]
     out = backend.generate(images, questions, cfg.seeds[0], cfg.temperatures[0])
     grid = backend.processor(text=["x"], images=images[:1], return_tensors="pt")["image_grid_thw"]
@@ -179,35 +118,18 @@ def rehearse_sample(params: Any, work: Path, args: argparse.Namespace) -> dict:
     }
 
 
-def _mem_available_gb() -> float:
-    for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) / 1024**2
-    return 0.0
-
-
 def _grpo_step(params: Any, work: Path, args: argparse.Namespace) -> dict:
     """One GRPO step of the 7B-shaped VLM built by `rehearse_sample`, through `run_grpo`."""
-    import hashlib
-
-    import pandas as pd
-
     from realign_pipeline.grpo import run_grpo
 
     root = work / "grpo_data"
-    manifests = []
-    for split, start in (("train", 0), ("val", 2)):
-        rows = []
-        for i, path in enumerate(_images(root / split, 4, 448)[start : start + 2]):
-            rows.append({
-                "image_id": hashlib.sha256(path.read_bytes()).hexdigest(),
-                "path": str(path.relative_to(root)), "label": i % 2,
-                "generator": "gen" if i % 2 else "real", "category": "", "dataset": "rehearsal",
-                "split": split, "width": 448, "height": 448, "format": "PNG",
-            })  # fmt: skip
-        df = pd.DataFrame(rows).astype({"label": "int8", "width": "int32", "height": "int32"})
-        manifests.append(work / f"grpo_{split}.parquet")
-        df.to_parquet(manifests[-1], index=False)
+    paths = write_images(root, 4, 448)  # two images per split, one of each label
+    manifests = [
+        write_manifest(root, [(str(p.relative_to(root)), i % 2, "gen" if i % 2 else "real")
+                              for i, p in enumerate(paths[start : start + 2])],
+                       split, work / f"grpo_{split}.parquet")
+        for split, start in (("train", 0), ("val", 2))
+    ]  # fmt: skip
     cfg = params.grpo
     cut = cfg.model_copy(
         update={"use_vllm": False, "bf16": False, "num_generations": 2,
@@ -241,7 +163,7 @@ def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
     launch = accelerate_command(
         ["grpo", "--params", "presets/paper.yaml"],
         num_processes=cfg.launcher.num_processes,
-        config_file=REPO_ROOT / cfg.launcher.config if cfg.launcher.config else None,
+        config_file=REPO / cfg.launcher.config if cfg.launcher.config else None,
     )
     info = {
         "gpu_memory": mem.grpo_memory(
@@ -253,7 +175,7 @@ def rehearse_grpo(params: Any, work: Path, args: argparse.Namespace) -> dict:
         "launch": f"accelerate launch, {cfg.launcher.num_processes} ranks, {cfg.launcher.config}",
         "launch_args": len(launch),
     }
-    free = _mem_available_gb()
+    free = psutil.virtual_memory().available / 1024**3
     if free < args.grpo_min_free_gb:
         why = "policy + reference + gradients + AdamW of the full-vocabulary model"
         cut = f"no GRPO step: MemAvailable {free:.1f} GB < {args.grpo_min_free_gb} GB ({why})"
@@ -271,7 +193,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
     from realign_pipeline.detector.transform import create_model_transform
     from realign_pipeline.evaluate.preprocess import create_preprocess
 
-    paths = _images(work / "align_data", 4, 336)
+    paths = write_images(work / "align_data", 4, 336)
     root = work / "align_data"
     answers = ("real", "fake")
     rows = [
@@ -311,7 +233,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
 
 
 def _run(name: str, fn: Callable[..., dict], *args: Any) -> dict:
-    before = _peak_mb()
+    before = peak_rss_mb()
     start = time.perf_counter()
     try:
         info = fn(*args)
@@ -320,7 +242,7 @@ def _run(name: str, fn: Callable[..., dict], *args: Any) -> dict:
         traceback.print_exc()
         info, status = {"error": f"{type(exc).__name__}: {exc}"}, "failed"
     info.update(seconds=round(time.perf_counter() - start, 1),
-                peak_rss_growth_mb=round(_peak_mb() - before))  # fmt: skip
+                peak_rss_growth_mb=round(peak_rss_mb() - before))  # fmt: skip
     detail = info.get("error") or info.get("cut", "")
     gpu = info.get("gpu_memory")
     need = f"GPU {gpu['gpu_gb']:>5.1f} / {gpu['budget_gb']:.0f} GB" if gpu else "GPU     ? GB"
@@ -330,13 +252,13 @@ def _run(name: str, fn: Callable[..., dict], *args: Any) -> dict:
 
 def main() -> None:
     """Rehearse every GPU stage of the preset; print one line each and the JSON."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default=str(REPO_ROOT / "presets" / "paper.yaml"))
-    parser.add_argument("--images", type=int, default=2, help="images in the generation batch")
-    parser.add_argument("--new-tokens", type=int, default=4)
-    parser.add_argument("--grpo-min-free-gb", type=float, default=18.0,
-                        help="run the GRPO step only with this much MemAvailable")  # fmt: skip
-    args = parser.parse_args()
+    cli = parser(__doc__)
+    cli.add_argument("--preset", default=str(REPO / "presets" / "paper.yaml"))
+    cli.add_argument("--images", type=int, default=2, help="images in the generation batch")
+    cli.add_argument("--new-tokens", type=int, default=4)
+    cli.add_argument("--grpo-min-free-gb", type=float, default=18.0,
+                     help="run the GRPO step only with this much MemAvailable")  # fmt: skip
+    args = cli.parse_args()
     from realign_pipeline.config import load_params
 
     params = load_params(args.preset)

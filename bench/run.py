@@ -1,47 +1,47 @@
 """Run every benchmark in bench/ and print one table: figure, ours, baseline, ratio, target.
 
-Each bench script measures its figure and its baseline side by side in one run and prints its
-result as JSON on its last line: one object or a list of objects with keys
-`figure, ours, baseline, unit, ratio, target` (target: a string such as ">= 3x", may be empty).
-This runner collects them, states the machine, and writes bench/results.json (`--quick`:
-bench/results-quick.json, not committed); it exits 1 when a benchmark fails or prints no figure.
+Each benchmark measures its figures and their baselines side by side in one run and prints them
+as one JSON list on its last line (bench/_harness.py). This runner collects them, states the
+machine, and writes bench/results.json (`--quick`: bench/results-quick.json, not committed); it
+exits 1 when a benchmark fails or prints no figure.
 
     python bench/run.py                # every benchmark (about 5 minutes on 2 CPU cores)
     python bench/run.py --quick        # every benchmark at small sizes (a smoke run: CI)
     python bench/run.py ingest         # only bench/ingest.py
 
-The benchmarks are the ones named in BENCHMARKS, nothing else: helper modules start with `_`;
-the long runs (profile_pipeline, growth, rehearse_paper) and the GPU-only figures (gpu_check.py,
-on a GPU machine) are run on their own. orchestration needs an up-to-date tiny pipeline
-(scripts/bench.sh runs scripts/pipeline.sh first when it is not).
+The benchmarks are the ones named in BENCHMARKS; helper modules start with `_`; the scripts in
+RUN_APART (minutes each, or GPU only) are run on their own. orchestration measures the tiny
+pipeline of this checkout, which must be up to date (scripts/bench.sh runs scripts/pipeline.sh
+first when it is not); its quick run uses a one-stage copy instead.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
-BENCH = Path(__file__).resolve().parent
+import pandas as pd
+from _harness import REPO, child
+
+BENCH = REPO / "bench"
 # benchmark -> the arguments of its --quick run (small sizes, one round: the figures are noisy,
-# the point is that every benchmark still runs).
+# the point is that every benchmark still runs); the longest first, so two at a time end together
 BENCHMARKS = {
-    "align_data": ["--images", "16", "--size", "128", "--epochs", "2"],
-    "align_step": ["--arch", "realign-tiny-vit", "--steps", "1", "--batch-size", "4"],
-    "evaluate": ["--n-images", "32", "--size", "64"],
-    "grpo": ["--steps", "2", "--rounds", "1"],
-    "inference": ["--arch", "realign-tiny-vit", "--rounds", "2", "--batch-size", "4"],
-    "ingest": [],
-    "orchestration": ["--repeats", "1"],
     "sampling": ["--images", "8", "--rounds", "1", "--repeats", "1", "--stage-images", "8"],
+    "align": ["--images", "16", "--size", "128", "--epochs", "2", "--arch", "realign-tiny-vit",
+              "--steps", "1", "--step-batch", "4", "--rounds", "2", "--detect-batch", "4"],
+    "orchestration": ["--repeats", "1", "--scratch"],
+    "grpo": ["--steps", "2", "--rounds", "1"],
+    "evaluate": ["--n-images", "32", "--size", "64"],
     "text_cache": ["--sizes", "1000", "10000", "--repeats", "1"],
-}
-# Scripts run on their own: minutes each, or GPU only. Anything else under bench/ is a helper (`_`).
-RUN_APART = {"growth", "profile_pipeline", "rehearse_paper", "gpu_align", "gpu_check", "gpu_grpo"}
+    "ingest": ["--repeats", "1"],
+}  # fmt: skip
+RUN_APART = {"growth", "profile_pipeline", "rehearse_paper", "gpu_check", "gpu_grpo"}
 
 
 def _machine() -> dict:
@@ -58,21 +58,15 @@ def _machine() -> dict:
     }
 
 
-def _figures(stdout: str) -> list[dict]:
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith(("{", "[")):
-            data = json.loads(line)
-            if isinstance(data, dict) and "figures" in data:
-                data = data["figures"]
-            return data if isinstance(data, list) else [data]
-    raise ValueError("no JSON figure line in the output")
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return "" if value is None else str(value)
+def _run(name: str, quick: bool) -> tuple[str, float, list | Exception]:
+    """(name, wall seconds, figures or the failure) of one benchmark run."""
+    print(f"[bench] {name}.py ...", file=sys.stderr, flush=True)
+    start = time.monotonic()
+    try:
+        figures = child(BENCH / f"{name}.py", *(BENCHMARKS[name] if quick else []))
+    except (RuntimeError, ValueError, IndexError) as exc:
+        figures = exc
+    return name, round(time.monotonic() - start, 1), figures
 
 
 def main(argv: list[str]) -> int:
@@ -82,34 +76,18 @@ def main(argv: list[str]) -> int:
     if unknown:
         sys.exit(f"unknown benchmark(s) {unknown}; known: {', '.join(BENCHMARKS)}")
     rows, failures = [], []
-    for name in names:
-        script = BENCH / f"{name}.py"
-        print(f"[bench] {script.name} ...", file=sys.stderr, flush=True)
-        start = time.monotonic()
-        proc = subprocess.run(
-            [sys.executable, str(script), *(BENCHMARKS[name] if quick else [])],
-            cwd=BENCH.parent, capture_output=True, text=True,
-        )  # fmt: skip
-        took = time.monotonic() - start
-        try:
-            if proc.returncode != 0:
-                raise ValueError(f"exit code {proc.returncode}")
-            figures = _figures(proc.stdout)
-        except ValueError as exc:  # a failed run, or no (valid) JSON figure line
-            failures.append(script.name)
-            print(f"[bench] {script.name} FAILED: {exc}", file=sys.stderr)
-            print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
-            continue
-        for fig in figures:
-            fig.setdefault(
-                "ratio", (fig["ours"] / fig["baseline"]) if fig.get("baseline") else None
-            )
-            rows.append({"script": script.name, "wall_s": round(took, 1), **fig})
-    header = ("figure", "ours", "baseline", "unit", "ratio", "target")
-    widths = [max(len(h), *(len(_fmt(r.get(h))) for r in rows)) for h in header] if rows else []
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
-    for row in rows:
-        print("  ".join(_fmt(row.get(h)).ljust(w) for h, w in zip(header, widths, strict=True)))
+    # a quick run is a smoke test: two benchmarks at a time (its figures are noisy anyway)
+    with ThreadPoolExecutor(max_workers=2 if quick else 1) as pool:
+        for name, took, figures in pool.map(functools.partial(_run, quick=quick), names):
+            if isinstance(figures, Exception):  # failed, or no JSON figure line
+                failures.append(f"{name}.py")
+                print(f"[bench] {name}.py FAILED: {figures}", file=sys.stderr)
+                continue
+            rows += [{"script": f"{name}.py", "wall_s": took, **fig} for fig in figures]
+    columns = ["figure", "ours", "baseline", "unit", "ratio", "target"]
+    if rows:
+        table = pd.DataFrame(rows, columns=columns)
+        print(table.to_string(index=False, float_format="{:.4g}".format))
     machine = _machine()
     print(f"\nmachine: {machine}")
     out = {"machine": machine, "quick": quick, "figures": rows, "failed": failures}

@@ -5,10 +5,13 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load():  # noqa: ANN202
+def _load(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN202
+    monkeypatch.syspath_prepend(REPO / "bench")  # as `python bench/<script>.py` has it
     spec = importlib.util.spec_from_file_location(
         "profile_pipeline", REPO / "bench/profile_pipeline.py"
     )
@@ -17,7 +20,9 @@ def _load():  # noqa: ANN202
     return module
 
 
-def test_categorise_splits_stage_main_threads(tmp_path: Path) -> None:
+def test_categorise_splits_stage_main_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     flow = 'process 1:"python -m flows.pipeline"'
     dvc = 'process 2:"python3 dvc repro --single-item align"'
     align = f'{flow};{dvc};process 3:"python -m realign_pipeline.cli align --pairs p"'
@@ -35,7 +40,7 @@ def test_categorise_splits_stage_main_threads(tmp_path: Path) -> None:
     ]
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(lines) + "\n")
-    table = _load()._categorise(raw, rate=40)
+    table = _load(monkeypatch)._categorise(raw, rate=40)
     assert set(table) == {"align", "sample caption", "review export"}
     assert table["align"] == {
         "imports": 1.0,
