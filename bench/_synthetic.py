@@ -1,4 +1,4 @@
-"""Seeded synthetic inputs for the benchmarks: image folders, manifests, random-weight detectors.
+"""Seeded synthetic inputs for the benchmarks: image folders, manifests, random-weight models.
 
 `write_images` writes `n` small distinct PNGs in the `aigcdetect` layout
 (`train/<generator>/{0_real,1_fake}/<i>.png`, half of each label); `ingest` runs `run_ingest`
@@ -69,31 +69,6 @@ def write_manifest(root: Path, rows: list[tuple[str, int, str]], split: str, out
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out, index=False)
     return out
-
-
-def random_detector(arch: str, hidden_dim: int, normalize_input: bool):  # noqa: ANN201
-    """A detector of an open_clip (or project) architecture with random weights (seed 0)."""
-    import open_clip
-    import torch
-
-    from realign_pipeline.detector import DetectorSpec, create_detector
-    from realign_pipeline.model_configs import register_model_configs
-
-    register_model_configs()
-    config = open_clip.get_model_config(arch)
-    if config is None:
-        raise SystemExit(f"unknown architecture {arch!r}")
-    spec = DetectorSpec(
-        format_version=1, architecture=arch, model_config=config,
-        image_size=int(config["vision_cfg"]["image_size"]),
-        mean=open_clip.OPENAI_DATASET_MEAN, std=open_clip.OPENAI_DATASET_STD,
-        interpolation="bicubic", resize_mode="shortest", threshold=0.5,
-        head={"in_dim": int(config["embed_dim"]), "hidden_dim": hidden_dim,
-              "normalize_input": normalize_input},
-        provenance={"source": "bench random weights"},
-    )  # fmt: skip
-    torch.manual_seed(0)
-    return create_detector(spec)
 
 
 def write_two_class(root: Path, split: str, n_per_class: int, seed: int) -> Path:

@@ -73,10 +73,11 @@ def data_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
     return [figure(name, kept, decode, "s/epoch", "< 0.5")]
 
 
-class _Step:
-    """One LoRA ReAlign model, optimizer and batch; `variant()` runs one timed-able train step."""
+class AlignStep:
+    """One LoRA ReAlign model, optimizer and batch of the `align` section of `params` (random
+    weights, on the GPU when there is one); `cached()` / `tower()` run one train step."""
 
-    def __init__(self, arch: str, batch: int) -> None:
+    def __init__(self, params: Path, arch: str | None, batch: int | None) -> None:
         from realign_pipeline.align.models import create_clip, create_spec
         from realign_pipeline.align.module import ReAlignModel
         from realign_pipeline.align.text_cache import encode_texts
@@ -85,10 +86,12 @@ class _Step:
         from realign_pipeline.tracking import Tracker
 
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        cfg = load_params(REPO / "params.yaml").align.model_copy(
-            update={"model_name": arch, "pretrained": None, "bf16": device.type == "cuda"}
-        )
-        bundle = create_clip(arch, None, seed=0)
+        cfg = load_params(params).align
+        cfg = cfg.model_copy(update={"model_name": arch or cfg.model_name, "pretrained": None,
+                                     "bf16": device.type == "cuda",
+                                     "batch_size": batch or cfg.batch_size})  # fmt: skip
+        batch = cfg.batch_size
+        bundle = create_clip(cfg.model_name, None, seed=0)
         bundle.model.to(device)
         self.tokenizer, self.device = bundle.tokenizer, device
         self.texts = [
@@ -124,7 +127,7 @@ class _Step:
 
 def _step_memory(arch: str, variant: str, batch: int) -> dict:
     """Child process: peak memory of two steps of one variant."""
-    step = _Step(arch, batch)
+    step = AlignStep(REPO / "params.yaml", arch, batch)
     if step.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     for _ in range(2):
@@ -136,7 +139,7 @@ def _step_memory(arch: str, variant: str, batch: int) -> dict:
 
 def step_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
     """Step time and peak memory, cached text embeddings vs the text tower every step."""
-    step = _Step(args.arch, args.step_batch)
+    step = AlignStep(REPO / "params.yaml", args.arch, args.step_batch)
     times = interleaved({"cached": step.cached, "tower": step.tower}, rounds=args.steps)
     cached, tower = (statistics.median(times[name]) for name in ("cached", "tower"))
     memory = ["--arch", args.arch, "--step-batch", args.step_batch]
@@ -149,21 +152,21 @@ def step_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
     ]  # fmt: skip
 
 
-def detect_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
-    """Time per image of the exported detector vs bare encode_image and unmerged PEFT."""
+def detect_times(arch: str, batch: int, rounds: int) -> dict[str, float]:
+    """Best seconds per image of the exported detector, the bare `encode_image` and the unmerged
+    PEFT model over the same pixels (on the GPU when there is one, at bf16)."""
     from realign_pipeline.align.models import create_clip, create_spec
     from realign_pipeline.align.module import ReAlignModel, export_detector
     from realign_pipeline.config import load_params
     from realign_pipeline.detector import load_detector, save_detector
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     cfg = load_params(REPO / "params.yaml").align.model_copy(
-        update={"model_name": args.arch, "pretrained": None, "finetune": "lora"}
+        update={"model_name": arch, "pretrained": None, "finetune": "lora"}
     )
-    bare = create_clip(args.arch, None, seed=0).model.eval()
-    trained = create_clip(args.arch, None, seed=0)
+    bare = create_clip(arch, None, seed=0).model.eval().to(device)
+    trained = create_clip(arch, None, seed=0)
     model = ReAlignModel(trained.model, create_spec(trained, cfg, {"bench": True}), cfg).eval()
     with torch.no_grad():  # non-zero LoRA, as after training
         for name, param in model.named_parameters():
@@ -171,15 +174,21 @@ def detect_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
                 param.normal_(0, 0.01)
     with tempfile.TemporaryDirectory() as tmp:
         exported = load_detector(save_detector(export_detector(model), Path(tmp) / "det"))
+    exported, model = exported.to(device), model.to(device)
     size = exported.spec.image_size
-    pixels = torch.randn(args.detect_batch, 3, size, size)
-    with torch.inference_mode():
-        times = interleaved(
-            {"exported": lambda: exported(pixels), "bare": lambda: bare.encode_image(pixels),
-             "unmerged": lambda: model(pixels)[1]},
-            rounds=args.rounds,
-        )  # fmt: skip
-    per_image = {name: min(t) / len(pixels) for name, t in times.items()}
+    pixels = torch.randn(batch, 3, size, size, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
+    calls = {"exported": exported, "bare": bare.encode_image, "unmerged": lambda x: model(x)[1]}
+    with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, device.type == "cuda"):
+        times = interleaved({k: lambda f=f: (f(pixels), sync()) for k, f in calls.items()}, rounds)
+    return {name: min(t) / batch for name, t in times.items()}
+
+
+def detect_figures(args) -> list[dict]:  # noqa: ANN001 - the parsed arguments
+    """Time per image of the exported detector vs bare encode_image and unmerged PEFT."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    per_image = detect_times(args.arch, args.detect_batch, args.rounds)
     return [
         figure(f"detect time per image, exported / bare encode_image ({args.arch})",
                per_image["exported"], per_image["bare"], "s/img", "<= 1.05"),

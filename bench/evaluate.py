@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from _harness import REPO, figure, parser, report
-from _synthetic import random_detector, write_manifest
+from _synthetic import write_manifest
 from PIL import Image
 
-from realign_pipeline.config.evaluate import EvaluateConfig
+from realign_pipeline.align.models import create_clip, create_spec
+from realign_pipeline.align.module import ReAlignModel, export_detector
+from realign_pipeline.config import load_params
 from realign_pipeline.detector import load_detector, save_detector
 from realign_pipeline.evaluate import evaluate_scorer
 from realign_pipeline.evaluate.stage import detector_preprocess
@@ -54,12 +55,15 @@ def main() -> None:
     cli.add_argument("--size", type=int, default=256, help="image side (px)")
     cli.add_argument("--batch-size", type=int, default=32)
     args = cli.parse_args()
-    section = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))["evaluate"]
-    section.update(benchmarks=["bench"], perturbations=[], batch_size=args.batch_size, device="cpu")
-    cfg = EvaluateConfig.model_validate(section)
+    params = load_params(REPO / "params.yaml")
+    clean = {"benchmarks": ["bench"], "perturbations": [], "batch_size": args.batch_size}
+    cfg = params.evaluate.model_copy(update={**clean, "device": "cpu"})
+    align = params.align.model_copy(update={"model_name": args.arch, "pretrained": None})
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        detector = load_detector(save_detector(random_detector(args.arch, 64, True), tmp / "det"))
+        clip = create_clip(args.arch, None, seed=0)  # random weights, exported by the align code
+        model = ReAlignModel(clip.model, create_spec(clip, align, {}), align)
+        detector = load_detector(save_detector(export_detector(model), tmp / "det"))
         preprocess = detector_preprocess(detector.spec, cfg)
         files = _benchmark(tmp / "data", args.n_images, args.size)
         pixels = torch.stack([preprocess(load_image(path)) for path in files])

@@ -23,72 +23,38 @@ import json
 import statistics
 import sys
 import time
-import timeit
+from pathlib import Path
 
 import torch
-from _harness import REPO, child, figure, parser, report
-from _synthetic import random_detector
+from _harness import REPO, child, figure, interleaved, parser, report
+from align import AlignStep, detect_times
 
 BUDGET_GIB = 24.0
 
 
-def _cuda_s(fn) -> float:  # noqa: ANN001 - a callable
-    """Seconds of one `fn()` on the GPU (synchronised)."""
-    torch.cuda.synchronize()
-    return timeit.timeit(lambda: (fn(), torch.cuda.synchronize()), number=1)
-
-
 def align_figures(params: str, batch_size: int, steps: int) -> list[dict]:
     """Peak memory and images/s of the paper preset's align training step."""
-    from realign_pipeline.align.models import create_clip, create_spec
-    from realign_pipeline.align.module import ReAlignModel
-    from realign_pipeline.align.train import TrainContext, create_optimizer, train_step
-    from realign_pipeline.config import load_params
-    from realign_pipeline.tracking import Tracker
-
-    cfg = load_params(params).align
-    cfg = cfg.model_copy(update={"pretrained": None, "device": "cuda",
-                                 "batch_size": batch_size or cfg.batch_size})  # fmt: skip
-    bundle = create_clip(cfg.model_name, None, seed=0)
-    model = ReAlignModel(bundle.model, create_spec(bundle, cfg, {}), cfg).cuda()
-    optimizer, scheduler, _ = create_optimizer(model, cfg, total_steps=steps + 1)
-    texts = torch.randn(cfg.batch_size, bundle.model_config["embed_dim"], device="cuda")
-    ctx = TrainContext(cfg, 0, torch.device("cuda"), None, torch.nn.functional.normalize(texts),
-                       lambda x: x, Tracker())  # fmt: skip
-    size, n = model.spec.image_size, cfg.batch_size
-    batch = (torch.randn(n, 3, size, size), torch.arange(n) % 2, torch.arange(n))
+    step = AlignStep(Path(params), None, batch_size or None)
     torch.cuda.reset_peak_memory_stats()
-    # the first step pays cuDNN/cuBLAS autotuning and the allocator's warm-up: not timed
-    times = [_cuda_s(lambda: train_step(model, optimizer, scheduler, batch, ctx, epoch=0))
-             for _ in range(steps + 1)][1:]  # fmt: skip
+    # one warm-up step first: cuDNN/cuBLAS autotuning and the allocator's warm-up
+    times = interleaved({"cached": step.cached}, rounds=steps)["cached"]
     peak_gib = torch.cuda.max_memory_allocated() / 2**30
-    print(f"{cfg.model_name} LoRA r={cfg.lora.r} bf16={cfg.bf16} "
-          f"grad_ckpt={cfg.gradient_checkpointing} batch={n}: peak {peak_gib:.2f} GiB")  # fmt: skip
+    cfg = step.ctx.cfg
+    setup = f"{cfg.model_name}, batch {cfg.batch_size}"
+    print(f"{setup}, LoRA r={cfg.lora.r}, bf16 {cfg.bf16}, gradient checkpointing "
+          f"{cfg.gradient_checkpointing}: peak {peak_gib:.2f} GiB")  # fmt: skip
     return [
-        figure(f"align step peak GPU memory ({cfg.model_name}, batch {n})", peak_gib, BUDGET_GIB,
-               "GiB", "<= 1"),
-        figure(f"align training images/s ({cfg.model_name}, batch {n})",
-               n / statistics.median(times), None, "img/s"),
+        figure(f"align step peak GPU memory ({setup})", peak_gib, BUDGET_GIB, "GiB", "<= 1"),
+        figure(f"align training images/s ({setup})", cfg.batch_size / statistics.median(times),
+               None, "img/s"),
     ]  # fmt: skip
 
 
 def detector_figures(arch: str, batch_size: int, repeats: int) -> list[dict]:
     """bf16 images/s of an exported detector vs the bare encode_image of the same architecture."""
-    import open_clip
-
-    bare = open_clip.create_model(arch, pretrained=None).cuda().eval()
-    detector = random_detector(arch, hidden_dim=512, normalize_input=False).cuda().eval()
-    size = detector.spec.image_size
-    batch = torch.randn(batch_size, 3, size, size, device="cuda")
-    ips = {}
-    with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
-        for name, fn in (("ours", detector.predict_proba), ("bare", bare.encode_image)):
-            for _ in range(3):  # warm-up
-                fn(batch)
-            seconds = _cuda_s(lambda f=fn: [f(batch) for _ in range(repeats)])
-            ips[name] = repeats * batch_size / seconds
-    return [figure(f"detector images/s at bf16, exported vs bare encode_image ({arch})",
-                   ips["ours"], ips["bare"], "images/s", ">= 0.95")]  # fmt: skip
+    seconds = detect_times(arch, batch_size, repeats)
+    name = f"detector images/s at bf16, exported vs bare encode_image ({arch})"
+    return [figure(name, 1 / seconds["exported"], 1 / seconds["bare"], "images/s", ">= 0.95")]
 
 
 def main() -> int:

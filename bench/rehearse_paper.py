@@ -190,8 +190,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
 
     from realign_pipeline.align.stage import run_align
     from realign_pipeline.detector.model import load_detector
-    from realign_pipeline.detector.transform import create_model_transform
-    from realign_pipeline.evaluate.preprocess import create_preprocess
+    from realign_pipeline.evaluate.stage import detector_preprocess
 
     paths = write_images(work / "align_data", 4, 336)
     root = work / "align_data"
@@ -213,11 +212,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
                        ckpt_dir=work / "align_ckpt", report_dir=work / "align_report",
                        metrics_path=None)  # fmt: skip
     detector = load_detector(work / "detector")
-    spec = detector.spec
-    ev = params.evaluate
-    preprocess = create_preprocess(ev.preprocessing, image_size=spec.image_size, mean=spec.mean,
-                                   std=spec.std, resize_scale=ev.resize_scale,
-                                   model_transform=create_model_transform(spec))  # fmt: skip
+    preprocess = detector_preprocess(detector.spec, params.evaluate)
     with torch.no_grad():
         p_fake = float(detector.predict_proba(preprocess(Image.open(paths[1]))[None])[0])
     return {
@@ -226,7 +221,7 @@ def rehearse_align(params: Any, work: Path, args: argparse.Namespace) -> dict:
         "lora_targets": list(cfg.lora.target_modules),
         "exported": sorted(result.outputs),
         "p_fake": p_fake,
-        "preprocessing": ev.preprocessing,
+        "preprocessing": params.evaluate.preprocessing,
         "gpu_memory": mem.align_memory(params),
         "cut": "random init (not openai), batch 2 (preset 32), 1 epoch of 2 steps, fp32 on CPU",
     }
