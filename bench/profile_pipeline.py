@@ -95,7 +95,7 @@ def _categorise(raw: Path, rate: float) -> dict[str, dict[str, float]]:
         text = ";".join(rest)
         if not rest:
             category = "start/teardown"
-        elif re.search(r"(^|;)connect \([^;]*server\.py", text):
+        elif re.search(r"(^|;)connect \([^;]*(server|tracker)\.py", text):  # then, now
             category = "mlflow client"
         elif "_find_and_load" in text:
             category = "imports"
