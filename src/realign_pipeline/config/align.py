@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from realign_pipeline.config.base import LoraConfig, Section
+from realign_pipeline.config.base import CpuThreads, LoraConfig, Section
 
 TextVariant = Literal["full", "reasoning_only", "label_caption", "caption_only", "label_only"]
 Strategy = Literal["joint", "sequential", "bce_only"]
@@ -75,12 +75,7 @@ class AlignConfig(Section):
         description="Training device; auto picks cuda when available."
     )
     num_workers: int = Field(ge=0, description="DataLoader worker processes (0 = main process).")
-    cpu_threads: int = Field(
-        ge=0,
-        description="torch CPU threads (0 = torch's default, which follows the environment, "
-        "e.g. OMP_NUM_THREADS). CPU float sums depend on the thread count: a fixed value keeps "
-        "the outputs byte-identical in every environment.",
-    )
+    cpu_threads: CpuThreads
     image_cache_mb: int = Field(
         ge=0,
         description="Memory for decoded images kept as uint8 after resize/crop, so each file is "

@@ -6,7 +6,21 @@ fails at load time instead of being silently ignored.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# every stage that computes with torch on the CPU (realign_pipeline.cpu_threads)
+CpuThreads = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="torch's CPU threads on a run without a GPU (0 = torch's default, which "
+        "follows the environment, e.g. OMP_NUM_THREADS). CPU float sums depend on the thread "
+        "count: a fixed value keeps the outputs byte-identical in every environment (tiny models "
+        "on a shared CPU sample fastest with 1).",
+    ),
+]
 
 
 class Section(BaseModel):

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from realign_pipeline.config.align import TextVariant
-from realign_pipeline.config.base import Section
+from realign_pipeline.config.base import CpuThreads, Section
 
 PreprocessingPolicy = Literal["model", "aigcdetect", "center_crop"]
 PerturbationKind = Literal["jpeg", "blur", "downscale"]
@@ -74,12 +74,7 @@ class EvaluateConfig(Section):
     device: str = Field(
         pattern=r"^(cpu|cuda(:\d+)?|mps)$", description="Torch device: cpu, cuda, cuda:N or mps."
     )
-    cpu_threads: int = Field(
-        ge=0,
-        description="torch CPU threads (0 = torch's default, which follows the environment, "
-        "e.g. OMP_NUM_THREADS). CPU float sums depend on the thread count: a fixed value keeps "
-        "the outputs byte-identical in every environment.",
-    )
+    cpu_threads: CpuThreads
     max_pixels: int = Field(
         gt=0, description="Images with more pixels are recorded as failed (decompression bomb)."
     )

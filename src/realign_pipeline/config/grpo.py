@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from realign_pipeline.config.base import LoraConfig, PixelBounds, Section
+from realign_pipeline.config.base import CpuThreads, LoraConfig, PixelBounds, Section
 
 
 class GRPOLoraConfig(LoraConfig):
@@ -96,11 +96,7 @@ class GRPOConfig(PixelBounds):
     completions_table_steps: int = Field(
         gt=0, description="Log a table of sampled completions and rewards every N steps."
     )
-    cpu_threads: int = Field(
-        ge=0,
-        description="torch's CPU threads when training without a GPU (0 = torch's default). Fixed "
-        "so the weights do not depend on OMP_NUM_THREADS or the machine's core count.",
-    )
+    cpu_threads: CpuThreads
     launcher: LauncherConfig
     lora: GRPOLoraConfig
     cold_start: ColdStartConfig

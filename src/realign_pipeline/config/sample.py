@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from realign_pipeline.config.base import PixelBounds, Section
+from realign_pipeline.config.base import CpuThreads, PixelBounds, Section
 
 
 class QuestionConfig(Section):
@@ -77,11 +77,7 @@ class GenerationConfig(PixelBounds):
     device: str = Field(
         min_length=1, description="Torch device for the transformers backend: cpu, cuda, cuda:1."
     )
-    cpu_threads: int = Field(
-        ge=0,
-        description="torch CPU threads for the transformers backend (0 = torch's default). Tiny "
-        "models on a shared CPU run fastest with 1; results may differ across thread counts.",
-    )
+    cpu_threads: CpuThreads
     num_workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         description="Worker processes, each generating its `--shard i/N` slice with its own "
         "engine, then one merge: `auto` = one per visible GPU (per tensor_parallel_size GPUs "
