@@ -23,6 +23,7 @@ from realign_pipeline.cli.ablate import run_ablation
 from realign_pipeline.config.evaluate import AblateConfig
 from realign_pipeline.config.tracking import TrackingConfig
 from realign_pipeline.evaluate.ablate import plan_ablation
+from tests.conftest import argv, local_tracking
 
 DVC = (sys.executable, "-m", "dvc")
 REPO = Path(__file__).resolve().parents[2]
@@ -97,17 +98,6 @@ def _variants() -> list:
     return plan_ablation("all", cfg)
 
 
-def _tracking(repo: Path) -> TrackingConfig:
-    return TrackingConfig(
-        enabled=True,
-        uri=f"sqlite:///{repo / 'mlflow.db'}",
-        artifact_root=str(repo / "mlartifacts"),
-        experiment="realign",
-        fallback_to_local=False,
-        connect_timeout_s=1,
-    )
-
-
 def _runs(tracking: TrackingConfig) -> list:
     from mlflow.tracking import MlflowClient
 
@@ -118,7 +108,7 @@ def _runs(tracking: TrackingConfig) -> list:
 @pytest.mark.slow
 def test_runner_gives_each_variant_a_named_parent_with_params_and_metrics(tmp_path: Path) -> None:
     dvc_repo = _make_repo(tmp_path, TRACKED_STAGE, (REPO / "params.yaml").read_text())
-    tracking = _tracking(dvc_repo)
+    tracking = local_tracking(dvc_repo, "realign")
     params = SimpleNamespace(preset="tiny", tracking=tracking)
     outcome = run_ablation(
         _variants(),
@@ -164,7 +154,7 @@ def test_dvc_exp_run_groups_its_stage_runs_under_one_named_parent(tmp_path: Path
     repo = _make_repo(tmp_path, TRACKED_STAGE, (REPO / "params.yaml").read_text())
     cmd = [*DVC, "exp", "run", "--temp", "-n", "lo", "-S", "align.text_variant=label_only"]
     subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
-    runs = _runs(_tracking(repo))  # in the workspace's store, not the temp copy's
+    runs = _runs(local_tracking(repo, "realign"))  # in the workspace's store, not the temp copy's
     (parent,) = [r for r in runs if r.data.tags["realign.stage"] == "pipeline"]
     (stage,) = [r for r in runs if r.data.tags["realign.stage"] == "evaluate"]
     assert re.fullmatch(r"tiny align\.text_variant=label_only [0-9a-f]{7}", parent.info.run_name)
@@ -182,22 +172,12 @@ def test_ablate_cli_runs_missing_experiments_then_reuses_them(
     params_text = (Path(__file__).resolve().parents[2] / "params.yaml").read_text()
     repo = _make_repo(tmp_path, PLAIN_STAGE, params_text)
     out = tmp_path / "ablations"
-    args = [
-        "ablate",
-        "all",
-        "--repo",
-        str(repo),
-        "--out",
-        str(out),
-        "-p",
-        str(repo / "params.yaml"),
-        "-s",
+    sets = [
         "tracking.enabled=false",
-        "-s",
         "ablate.text_variants=[label_only, full]",
-        "-s",
         "ablate.training_variants=[joint_full]",
     ]
+    args = argv("ablate", "all", repo=repo, out=out, params=repo / "params.yaml", set=sets)
     assert main(args) == 0
     captured = capsys.readouterr()
     printed = json.loads(captured.out)
