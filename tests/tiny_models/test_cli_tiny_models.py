@@ -58,18 +58,7 @@ def test_a_model_inside_the_folder_must_be_the_built_one(
 def test_tiny_models_bad_override_is_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    params = str(REPO_ROOT / "params.yaml")
-    code = main(
-        [
-            "tiny-models",
-            "--out",
-            str(tmp_path / "v"),
-            "-p",
-            params,
-            "-s",
-            "tiny_models.text_layers=0",
-        ]
-    )
+    code = _run(tmp_path / "v", REPO_ROOT / "params.yaml", "-s", "tiny_models.text_layers=0")
     assert code == 2
     assert "tiny_models.text_layers" in capsys.readouterr().err
     assert not (tmp_path / "v").exists()
