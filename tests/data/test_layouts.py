@@ -90,18 +90,20 @@ def test_csv_layout_reads_rows_and_rejects_bad_ones(tmp_path: Path) -> None:
     }
 
 
+CSV_SOURCE = {  # l.csv with path and label columns, no generator column
+    "name": "cs",
+    "layout": "csv",
+    "path": "l.csv",
+    "csv": {"path_column": "path", "label_column": "label", "generator_column": None},
+}
+
+
 def test_csv_without_generator_column_uses_source_name(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write(root / "a.png", image_bytes(1))
     write(root / "b.png", image_bytes(2))
     write(root / "l.csv", b"path,label\na.png,fake\nb.png,real\n")
-    source = {
-        "name": "cs",
-        "layout": "csv",
-        "path": "l.csv",
-        "csv": {"path_column": "path", "label_column": "label", "generator_column": None},
-    }
-    train = _ingest(root, tmp_path, source)["train"]
+    train = _ingest(root, tmp_path, CSV_SOURCE)["train"]
     assert train[["generator", "label"]].to_dict("records") == [
         {"generator": "cs", "label": 1},
         {"generator": "cs", "label": 0},
@@ -111,14 +113,8 @@ def test_csv_without_generator_column_uses_source_name(tmp_path: Path) -> None:
 def test_csv_missing_column_is_a_clear_error(tmp_path: Path) -> None:
     root = tmp_path / "data"
     write(root / "l.csv", b"file,label\na.png,1\n")
-    source = {
-        "name": "cs",
-        "layout": "csv",
-        "path": "l.csv",
-        "csv": {"path_column": "path", "label_column": "label", "generator_column": None},
-    }
     with pytest.raises(InputError, match=r"lacks columns \['path'\]; it has \['file', 'label'\]"):
-        _ingest(root, tmp_path, source)
+        _ingest(root, tmp_path, CSV_SOURCE)
 
 
 def test_missing_data_root_is_a_clear_error(tmp_path: Path) -> None:
