@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         """Build and push <pipeline.image>:<commit> (a clean checkout only); print it."""
         from realign_pipeline.image import build_command, push_command, run_tool
 
-        ref = _ref(params, set_, False, debug)
+        ref = _ref(params, set_, allow_dirty=False, debug=debug)
         run_tool(build_command(ref, tool), Path("."))
         run_tool(push_command(ref, tool), Path("."))
         typer.echo(ref)
