@@ -8,8 +8,9 @@ weights, nothing downloaded):
    RTX 3090, and images/s (ViT-L-14-336, LoRA, bf16 autocast and gradient checkpointing as
    presets/paper.yaml sets them, through the align stage's own `train_step` with cached text
    embeddings). Median of `--steps` steps after one warm-up step.
-3. Exported detector images/s at bf16 (ViT-L-14-336 image encoder + head) against the bare
-   open_clip `encode_image` of the same architecture, same inputs.
+3. Exported detector images/s at bf16 (ViT-L-14-336, LoRA merged, + head, exported by the align
+   code: bench/align.py's detect part) against the bare open_clip `encode_image` of the same
+   architecture, same inputs.
 
     python bench/gpu_check.py                 # needs a CUDA device; a few minutes on one H100
     python bench/gpu_check.py --skip-grpo     # only the alignment and detector figures
